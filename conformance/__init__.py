@@ -1,0 +1,1 @@
+"""temix.conformance: the conformance suite (see the conformance issue); nothing here yet."""

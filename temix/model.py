@@ -1,0 +1,593 @@
+"""The TeMIX information model as immutable values.
+
+Every value here is a frozen dataclass or an enum, holds no I/O and validates itself on
+construction, so a value that exists is a value the profile allows. Quantities are rates of
+delivery (power); prices are per unit of energy; money and quantities are ``Decimal``.
+
+Arithmetic follows the TeMIX paper (section 2.5) and EMIX-377:
+energy = rate x hours, extended price = unit energy price x energy. The rate's SI scale is
+converted to the energy unit's scale first (1 MW over 1 hour is 1000 kWh).
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum, StrEnum
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+_ARITHMETIC = decimal.Context(prec=34)
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+class ModelError(ValueError):
+    """A value that the TeMIX profile does not allow."""
+
+
+class Side(StrEnum):
+    """The side a party takes in one pairwise interaction."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class TransactiveState(StrEnum):
+    """EMIX transactive states; TeMIX uses all but transportCommitment."""
+
+    INDICATION_OF_INTEREST = "indicationOfInterest"
+    TENDER = "tender"
+    TRANSACTION = "transaction"
+    EXERCISE = "exercise"
+    DELIVERY = "delivery"
+    TRANSPORT_COMMITMENT = "transportCommitment"
+    PUBLICATION = "publication"
+
+
+class OptionType(StrEnum):
+    CALL = "call"
+    PUT = "put"
+
+
+class ProductKind(StrEnum):
+    """The four TeMIX products of EMIX-377."""
+
+    POWER = "power"
+    TRANSPORT = "transport"
+    POWER_OPTION = "powerOption"
+    TRANSPORT_OPTION = "transportOption"
+
+
+class SiScale(Enum):
+    """EMIX SI scale codes and the power of ten each stands for."""
+
+    PICO = ("p", -12)
+    NANO = ("n", -9)
+    MICRO = ("micro", -6)
+    MILLI = ("m", -3)
+    CENTI = ("c", -2)
+    DECI = ("d", -1)
+    NONE = ("none", 0)
+    KILO = ("k", 3)
+    MEGA = ("M", 6)
+    GIGA = ("G", 9)
+    TERA = ("T", 12)
+
+    def __init__(self, code: str, exponent: int) -> None:
+        self.code = code
+        self.exponent = exponent
+
+    @classmethod
+    def from_code(cls, code: str) -> SiScale:
+        for scale in cls:
+            if scale.code == code:
+                return scale
+        raise ModelError(f"unknown SI scale code {code!r}")
+
+    @property
+    def prefix(self) -> str:
+        """The symbol prefix: 'k', 'M', 'µ', or '' for none."""
+        return {"none": "", "micro": "µ"}.get(self.code, self.code)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ModelError(message)
+
+
+def _decimal(value: Decimal, what: str) -> None:
+    _require(isinstance(value, Decimal), f"{what} must be a Decimal, not {type(value).__name__}")
+    _require(value.is_finite(), f"{what} must be finite")
+
+
+@dataclass(frozen=True)
+class PowerUnit:
+    """Units of a rate of delivery: real power in watts at an SI scale, with its attributes."""
+
+    scale: SiScale = SiScale.MEGA
+    hertz: Decimal = Decimal(60)
+    voltage: Decimal = Decimal(230)
+    ac: bool = True
+
+    def __post_init__(self) -> None:
+        _decimal(self.hertz, "hertz")
+        _decimal(self.voltage, "voltage")
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.scale.prefix}W"
+
+
+@dataclass(frozen=True)
+class EnergyUnit:
+    """Units of energy that prices are quoted in: watt-hours at an SI scale."""
+
+    scale: SiScale = SiScale.MEGA
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.scale.prefix}Wh"
+
+
+class InterfaceKind(StrEnum):
+    """Single-point EMIX power interfaces (TeMIX paper table 2) and the element naming each."""
+
+    PNODE = "pnode"
+    AGGREGATED_PNODE = "aggregatedPnode"
+    SERVICE_DELIVERY_POINT = "serviceDeliveryPoint"
+    METER_ASSET = "meterAsset"
+    END_DEVICE_ASSET = "endDeviceAsset"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A one-point EMIX interface: a node (pnode, aggregated pnode, service delivery point) or a
+    device (meter asset, end device asset, identified by its MRID)."""
+
+    id: str
+    kind: InterfaceKind = InterfaceKind.PNODE
+
+    def __post_init__(self) -> None:
+        _require(bool(self.id.strip()), "an interface needs a non-empty id")
+
+
+@dataclass(frozen=True)
+class TransportPath:
+    """A transport interface: power moves from the point of receipt to the point of delivery."""
+
+    point_of_receipt: str
+    point_of_delivery: str
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.point_of_receipt.strip()) and bool(self.point_of_delivery.strip()),
+            "a transport interface needs both a point of receipt and a point of delivery",
+        )
+        _require(
+            self.point_of_receipt != self.point_of_delivery,
+            "a transport interface needs two different nodes",
+        )
+
+
+Interface = Location | TransportPath
+
+
+def _utc(moment: datetime, what: str) -> datetime:
+    _require(moment.tzinfo is not None, f"{what} must be time-zone aware")
+    _require(moment.microsecond == 0, f"{what} must be a whole second")
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A delivery interval: a start instant and a duration, both in whole seconds.
+
+    The start is kept in UTC. Calendar intervals (a local day, month or year) are built by the
+    class methods from a time zone, so a daylight-saving day has 23 or 25 hours.
+    """
+
+    start: datetime
+    duration: timedelta
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", _utc(self.start, "an interval start"))
+        _require(self.duration > timedelta(0), "an interval needs a positive duration")
+        _require(
+            self.duration % timedelta(seconds=1) == timedelta(0),
+            "an interval duration must be whole seconds",
+        )
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.duration
+
+    @property
+    def seconds(self) -> int:
+        return self.duration // timedelta(seconds=1)
+
+    @property
+    def hours(self) -> Fraction:
+        """The exact length in hours (5 minutes is 1/12)."""
+        return Fraction(self.seconds, 3600)
+
+    def contains(self, other: Interval) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+    def overlap(self, other: Interval) -> timedelta:
+        """How long the two intervals share; zero when they are disjoint."""
+        return max(timedelta(0), min(self.end, other.end) - max(self.start, other.start))
+
+    def split(self, step: timedelta) -> tuple[Interval, ...]:
+        """The consecutive sub-intervals of length ``step``; the step must divide the interval."""
+        _require(step > timedelta(0), "a split step must be positive")
+        _require(self.duration % step == timedelta(0), f"{step} does not divide {self.duration}")
+        count = self.duration // step
+        return tuple(Interval(self.start + index * step, step) for index in range(count))
+
+    @classmethod
+    def between(cls, start: datetime, end: datetime) -> Interval:
+        """From ``start`` to ``end``, measured in elapsed time.
+
+        Both are converted to UTC first: Python subtracts two times of the same zone on the
+        wall clock, which would make every daylight-saving day 24 hours long.
+        """
+        return cls(start, _utc(end, "an interval end") - _utc(start, "an interval start"))
+
+    @classmethod
+    def day(cls, day: date, tz: str) -> Interval:
+        zone = ZoneInfo(tz)
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        following = day + timedelta(days=1)
+        end = datetime(following.year, following.month, following.day, tzinfo=zone)
+        return cls.between(start, end)
+
+    @classmethod
+    def month(cls, year: int, month: int, tz: str) -> Interval:
+        zone = ZoneInfo(tz)
+        next_year, next_month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return cls.between(
+            datetime(year, month, 1, tzinfo=zone), datetime(next_year, next_month, 1, tzinfo=zone)
+        )
+
+    @classmethod
+    def year(cls, year: int, tz: str) -> Interval:
+        zone = ZoneInfo(tz)
+        return cls.between(datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone))
+
+
+def energy(rate: Decimal, interval: Interval, power: PowerUnit, unit: EnergyUnit) -> Decimal:
+    """Energy delivered at a constant ``rate`` over ``interval``, in ``unit``.
+
+    Exact whenever the result has a finite decimal expansion; otherwise rounded to 34
+    significant digits (1 kW over 5 minutes is 0.0833... kWh).
+    """
+    scale = Decimal(10) ** (power.scale.exponent - unit.scale.exponent)
+    hours = interval.hours
+    with decimal.localcontext(_ARITHMETIC):
+        return rate * scale * hours.numerator / hours.denominator
+
+
+def extended_price(unit_price: Decimal, energy_amount: Decimal) -> Decimal:
+    """Price per unit of energy times the energy: what the buyer pays the seller."""
+    with decimal.localcontext(_ARITHMETIC):
+        return unit_price * energy_amount
+
+
+@dataclass(frozen=True)
+class PowerDescription:
+    """``power:temixPower``: what is delivered where, at which unit price, at which rate."""
+
+    interface: Interface
+    price: Decimal
+    quantity: Decimal
+    power_unit: PowerUnit = field(default_factory=PowerUnit)
+    energy_unit: EnergyUnit = field(default_factory=EnergyUnit)
+
+    def __post_init__(self) -> None:
+        _decimal(self.price, "a price")
+        _decimal(self.quantity, "a quantity")
+        _require(self.quantity > 0, "a quantity (rate of delivery) must be positive")
+
+    @property
+    def is_transport(self) -> bool:
+        return isinstance(self.interface, TransportPath)
+
+
+@dataclass(frozen=True)
+class OptionTerms:
+    """What makes a product a TeMIX option (EMIX-377 table X-2)."""
+
+    option_type: OptionType
+    holder_side: Side
+    strike_price: Decimal
+    premium: Decimal
+    lead_time: timedelta
+    granularity: timedelta
+
+    def __post_init__(self) -> None:
+        _decimal(self.strike_price, "a strike price")
+        _decimal(self.premium, "an option premium")
+        _require(self.premium >= 0, "an option premium cannot be negative")
+        _require(self.lead_time >= timedelta(0), "an exercise lead time cannot be negative")
+        _require(self.granularity > timedelta(0), "an option granularity must be positive")
+        for what, value in (("lead time", self.lead_time), ("granularity", self.granularity)):
+            _require(value % timedelta(seconds=1) == timedelta(0), f"{what} must be whole seconds")
+
+
+def _currency(code: str | None) -> None:
+    _require(
+        code is None or bool(_CURRENCY_CODE.match(code)),
+        f"currency {code!r} is not an ISO 4217 code",
+    )
+
+
+@dataclass(frozen=True)
+class Product:
+    """One TeMIX product over one delivery interval, in one transactive state.
+
+    ``side`` is the side of the party that wrote it. ``option`` makes it an option product;
+    ``related_to`` names the option transaction an exercise belongs to.
+    """
+
+    uid: str
+    interval: Interval
+    description: PowerDescription
+    state: TransactiveState
+    side: Side
+    market_context: str
+    currency: str | None = "USD"
+    expires: datetime | None = None
+    integral_only: bool | None = None
+    option: OptionTerms | None = None
+    related_to: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.uid.strip()), "a product needs a uid")
+        _require(bool(self.market_context.strip()), "a product needs a market context")
+        _currency(self.currency)
+        if self.expires is not None:
+            object.__setattr__(self, "expires", _utc(self.expires, "an expiration date"))
+        if self.option is not None:
+            _require(
+                self.state is not TransactiveState.EXERCISE,
+                "an exercise is written as the underlying product, not as an option",
+            )
+            _require(
+                self.description.price == self.option.strike_price,
+                "an option's unit price is its strike price",
+            )
+        _require(
+            self.related_to is None or self.state is TransactiveState.EXERCISE,
+            "only an exercise relates to an option transaction",
+        )
+
+    @property
+    def kind(self) -> ProductKind:
+        transport = self.description.is_transport
+        if self.option is None:
+            return ProductKind.TRANSPORT if transport else ProductKind.POWER
+        return ProductKind.TRANSPORT_OPTION if transport else ProductKind.POWER_OPTION
+
+    @property
+    def energy(self) -> Decimal:
+        d = self.description
+        return energy(d.quantity, self.interval, d.power_unit, d.energy_unit)
+
+    @property
+    def extended_price(self) -> Decimal:
+        """Quantity x hours x unit price: the cost of the product to its buyer.
+
+        For an option this is the cost of exercising all of it at the strike price; the
+        premium is ``premium_cost``.
+        """
+        return extended_price(self.description.price, self.energy)
+
+    @property
+    def premium_cost(self) -> Decimal:
+        _require(self.option is not None, "only an option has a premium")
+        assert self.option is not None
+        return extended_price(self.option.premium, self.energy)
+
+
+@dataclass(frozen=True)
+class Tender:
+    """``ei:eiTender``: an actionable offer, live until it expires."""
+
+    tender_id: str
+    product: Product
+
+    def __post_init__(self) -> None:
+        _require(bool(self.tender_id.strip()), "a tender needs a tender id")
+        _require(
+            self.product.state is TransactiveState.TENDER,
+            f"a tender's product must be in state tender, not {self.product.state}",
+        )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """``ei:eiQuote``: a priced indication of interest; never actionable."""
+
+    quote_id: str
+    products: tuple[Product, ...]
+
+    def __post_init__(self) -> None:
+        _require(bool(self.quote_id.strip()), "a quote needs a quote id")
+        _require(len(self.products) > 0, "a quote needs at least one product")
+        for product in self.products:
+            _require(
+                product.state is TransactiveState.INDICATION_OF_INTEREST,
+                f"a quote's products must be indications of interest, not {product.state}",
+            )
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """``ei:eiTransaction``: an accepted tender (with its id), or an option exercise."""
+
+    transaction_id: str
+    product: Product
+    tender_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.transaction_id.strip()), "a transaction needs a transaction id")
+        _require(
+            self.product.state in (TransactiveState.TRANSACTION, TransactiveState.EXERCISE),
+            f"a transaction's product must be a transaction or an exercise, "
+            f"not {self.product.state}",
+        )
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    """One metered interval of a delivery: the average rate measured at an interface."""
+
+    interval: Interval
+    quantity: Decimal
+    market_context: str
+    interface: Interface
+    power_unit: PowerUnit = field(default_factory=PowerUnit)
+
+    def __post_init__(self) -> None:
+        _decimal(self.quantity, "a metered quantity")
+        _require(self.quantity >= 0, "a metered quantity cannot be negative")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """``emix:delivery`` (and, once stored, ``ei:eiDelivery``): metered delivery.
+
+    ``injection`` is true for power put into the grid, false for power taken from it.
+    """
+
+    uid: str
+    injection: bool
+    readings: tuple[MeterReading, ...]
+    delivery_id: str | None = None
+    created: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.uid.strip()), "a delivery needs a uid")
+        _require(len(self.readings) > 0, "a delivery needs at least one metered interval")
+        _require(
+            (self.delivery_id is None) == (self.created is None),
+            "a stored delivery has both a delivery id and a creation time",
+        )
+        if self.created is not None:
+            object.__setattr__(self, "created", _utc(self.created, "a creation time"))
+
+
+@dataclass(frozen=True)
+class MarketContext:
+    """``ei:eiMarketContext``: the standard terms every product in the market follows."""
+
+    uri: str
+    name: str
+    currency: str = "USD"
+    power_unit: PowerUnit = field(default_factory=PowerUnit)
+    energy_unit: EnergyUnit = field(default_factory=EnergyUnit)
+    quantity_step: Decimal = Decimal("0.001")
+    time_zone: str = "UTC"
+    interval_granularity: timedelta = timedelta(minutes=5)
+    allowed_products: frozenset[ProductKind] = frozenset(ProductKind)
+    allowed_durations: tuple[timedelta, ...] = ()
+    balancing_price_source: str | None = None
+    created: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.uri.strip()), "a market context needs a URI")
+        _currency(self.currency)
+        _decimal(self.quantity_step, "a quantity step")
+        _require(self.quantity_step > 0, "a quantity step must be positive")
+        _require(len(self.allowed_products) > 0, "a market context allows at least one product")
+        _require(
+            self.interval_granularity > timedelta(0), "an interval granularity must be positive"
+        )
+        ZoneInfo(self.time_zone)
+        if self.created is not None:
+            object.__setattr__(self, "created", _utc(self.created, "a creation time"))
+
+
+@dataclass(frozen=True)
+class MinimumNotification:
+    """The ``emix:minimumNotificationDuration`` term."""
+
+    duration: timedelta
+
+
+@dataclass(frozen=True)
+class MarketGranularity:
+    """The ``emix:marketGranularity`` term: quantities come in steps of ``quantity``."""
+
+    quantity: Decimal
+    power_unit: PowerUnit = field(default_factory=PowerUnit)
+
+
+Term = MinimumNotification | MarketGranularity
+
+
+@dataclass(frozen=True)
+class TermViolation:
+    description: str
+    term: Term
+
+
+@dataclass(frozen=True)
+class Response:
+    """``ei:eiResponse``: a three-digit code, a description and the id it answers."""
+
+    code: str
+    ref_id: str
+    description: str | None = None
+    terms_violated: tuple[TermViolation, ...] = ()
+    created: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require(
+            len(self.code) == 3 and self.code.isascii() and self.code.isdigit(),
+            f"a response code has three digits, not {self.code!r}",
+        )
+        if self.created is not None:
+            object.__setattr__(self, "created", _utc(self.created, "a creation time"))
+
+    @property
+    def ok(self) -> bool:
+        return self.code.startswith("2")
+
+
+@dataclass(frozen=True)
+class Position:
+    """A party's net position at an interface over one interval.
+
+    ``net_rate`` is sells minus buys (positive: the party is a net seller), ``energy`` the
+    same over the interval, ``cost`` the money received for sells minus the money paid for
+    buys.
+    """
+
+    interval: Interval
+    net_rate: Decimal
+    energy: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ei:eiTarget``: whom a distributed tender goes to."""
+
+    interfaces: tuple[Interface, ...] = ()
+    group_ids: tuple[str, ...] = ()
+    group_names: tuple[str, ...] = ()
+    party_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.interfaces or self.group_ids or self.group_names or self.party_ids),
+            "a target names at least one interface, group or party",
+        )

@@ -1,0 +1,34 @@
+"""XML namespaces of the TeMIX profile and the prefixes the codec writes for them."""
+
+EI = "http://docs.oasis-open.org/ns/energyinterop/201110"
+PYLD = "http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
+EI_WSDL = "http://docs.oasis-open.org/ns/energyinterop/201110/wsdl"
+EMIX = "http://docs.oasis-open.org/ns/emix/2011/06"
+POWER = "http://docs.oasis-open.org/ns/emix/2011/06/power"
+SISCALE = "http://docs.oasis-open.org/ns/emix/2011/06/siscale"
+XCAL = "urn:ietf:params:xml:ns:icalendar-2.0"
+STRM = "urn:ietf:params:xml:ns:icalendar-2.0:stream"
+CURRENCY = "urn:un:unece:uncefact:codelist:standard:5:ISO42173A:2010-04-07"
+TEMIX_EXT = "urn:temix:ns:extension:1.0"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XSD = "http://www.w3.org/2001/XMLSchema"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+#: Stable prefixes: every document the codec writes declares exactly these.
+PREFIXES: dict[str, str] = {
+    "pyld": PYLD,
+    "ei": EI,
+    "emix": EMIX,
+    "power": POWER,
+    "scale": SISCALE,
+    "xcal": XCAL,
+    "strm": STRM,
+    "tmx": TEMIX_EXT,
+    "xsi": XSI,
+}
+
+
+def qname(namespace: str, local: str) -> str:
+    """Clark notation, as lxml writes tag names: ``{namespace}local``."""
+    return f"{{{namespace}}}{local}"

@@ -1,0 +1,262 @@
+"""The request and reply payloads of every TeMIX operation, as immutable values.
+
+Optional fields come last so that they can default; the codec's table gives each payload's
+element and the wire order of its fields (docs/profile.md). Party ids are plain strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temix.model import (
+    Delivery,
+    EnergyUnit,
+    Interface,
+    Interval,
+    MarketContext,
+    Position,
+    PowerUnit,
+    Quote,
+    Response,
+    Target,
+    Tender,
+    Transaction,
+)
+
+
+@dataclass(frozen=True)
+class CreateTender:
+    request_id: str
+    party_id: str
+    counterparty_id: str
+    tenders: tuple[Tender, ...]
+
+
+@dataclass(frozen=True)
+class CreatedTender:
+    response: Response
+    responses: tuple[Response, ...]
+    party_id: str
+    counterparty_id: str | None = None
+    tender_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CancelTender:
+    request_id: str
+    party_id: str
+    tender_ids: tuple[str, ...]
+    counterparty_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CanceledTender:
+    response: Response
+    party_id: str
+    responses: tuple[Response, ...] = ()
+    counterparty_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestTender:
+    request_id: str
+    party_id: str
+    requestor_party_id: str
+    counterparty_ids: tuple[str, ...] = ()
+    market_contexts: tuple[str, ...] = ()
+    tender_ids: tuple[str, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplyTender:
+    response: Response
+    responses: tuple[Response, ...] = ()
+    tenders: tuple[Tender, ...] = ()
+
+
+@dataclass(frozen=True)
+class DistributeTender:
+    request_id: str
+    party_id: str
+    target: Target
+    tenders: tuple[Tender, ...]
+
+
+@dataclass(frozen=True)
+class CreateQuote:
+    request_id: str
+    publisher_party_id: str
+    subscriber_party_id: str
+    quotes: tuple[Quote, ...]
+
+
+@dataclass(frozen=True)
+class CreatedQuote:
+    response: Response
+    subscriber_party_id: str
+    responses: tuple[Response, ...] = ()
+    publisher_party_id: str | None = None
+    quote_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CancelQuote:
+    request_id: str
+    publisher_party_id: str
+    quote_ids: tuple[str, ...]
+    subscriber_party_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CanceledQuote:
+    response: Response
+    responses: tuple[Response, ...] = ()
+    subscriber_party_id: str | None = None
+    publisher_party_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestQuote:
+    request_id: str
+    requestor_party_id: str
+    publisher_party_id: str
+    market_contexts: tuple[str, ...] = ()
+    quote_ids: tuple[str, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplyQuote:
+    response: Response
+    responses: tuple[Response, ...] = ()
+    quotes: tuple[Quote, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateTransaction:
+    request_id: str
+    party_id: str
+    counterparty_id: str
+    transactions: tuple[Transaction, ...]
+
+
+@dataclass(frozen=True)
+class CreatedTransaction:
+    counterparty_id: str
+    party_id: str
+    response: Response
+    responses: tuple[Response, ...] = ()
+    transaction_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequestTransaction:
+    request_id: str
+    party_id: str
+    requestor_party_id: str
+    counterparty_ids: tuple[str, ...] = ()
+    market_contexts: tuple[str, ...] = ()
+    transaction_ids: tuple[str, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplyTransaction:
+    response: Response
+    responses: tuple[Response, ...] = ()
+    transactions: tuple[Transaction, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateDelivery:
+    request_id: str
+    requestor_party_id: str
+    deliveries: tuple[Delivery, ...]
+
+
+@dataclass(frozen=True)
+class CreatedDelivery:
+    response: Response
+    responses: tuple[Response, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequestDelivery:
+    request_id: str
+    requestor_party_id: str
+    party_id: str | None = None
+    market_contexts: tuple[str, ...] = ()
+    delivery_ids: tuple[str, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplyDelivery:
+    response: Response
+    deliveries: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequestMarketContext:
+    request_id: str
+    market_contexts: tuple[str, ...]
+    party_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplyMarketContext:
+    response: Response
+    market_contexts: tuple[MarketContext, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequestPosition:
+    request_id: str
+    requestor_party_id: str
+    party_id: str
+    market_context: str
+    interface: Interface
+    intervals: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class ReplyPosition:
+    response: Response
+    party_id: str
+    market_context: str
+    interface: Interface
+    power_unit: PowerUnit
+    energy_unit: EnergyUnit
+    currency: str
+    positions: tuple[Position, ...] = ()
+
+
+Payload = (
+    CreateTender
+    | CreatedTender
+    | CancelTender
+    | CanceledTender
+    | RequestTender
+    | ReplyTender
+    | DistributeTender
+    | CreateQuote
+    | CreatedQuote
+    | CancelQuote
+    | CanceledQuote
+    | RequestQuote
+    | ReplyQuote
+    | CreateTransaction
+    | CreatedTransaction
+    | RequestTransaction
+    | ReplyTransaction
+    | CreateDelivery
+    | CreatedDelivery
+    | RequestDelivery
+    | ReplyDelivery
+    | RequestMarketContext
+    | ReplyMarketContext
+    | RequestPosition
+    | ReplyPosition
+)
