@@ -109,16 +109,15 @@ def format_duration(duration: timedelta) -> str:
     return "PT" + "".join(f"{value}{unit}" for value, unit in units[used[0] : used[-1] + 1])
 
 
-_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+)W|(?P<days>\d+)D(?:T(?P<time>.+))?|T(?P<only_time>.+))$"
-)
+_DURATION = re.compile(r"^P(?:(?P<days>\d+)D(?:T(?P<time>.+))?|T(?P<only_time>.+))$")
 _DURATION_TIME = re.compile(
     r"^(?:(?P<h>\d+)H(?:(?P<hm>\d+)M(?:(?P<hms>\d+)S)?)?|(?P<m>\d+)M(?:(?P<ms>\d+)S)?|(?P<s>\d+)S)$"
 )
 
 
 def parse_duration(text: str, path: str) -> timedelta:
-    """An iCalendar duration; days and weeks are exact (24 hours, 7 days): starts are UTC."""
+    """An iCalendar duration as the schema allows it (no sign, no weeks); a day is exactly 24
+    hours, since every start is in UTC."""
     value = text.strip()
     match = _DURATION.match(value)
     time_text = match and (match["time"] or match["only_time"])
@@ -131,7 +130,6 @@ def parse_duration(text: str, path: str) -> timedelta:
         if number
     }
     return timedelta(
-        weeks=int(match["weeks"] or 0),
         days=int(match["days"] or 0),
         hours=parts.get("h", 0),
         minutes=parts.get("hm", 0) + parts.get("m", 0),
@@ -1331,6 +1329,10 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("market_contexts", _MARKET_CONTEXT_URI, SOME),
             ("party_id", _PARTY_ID, OPTIONAL),
         ),
+    ),
+    p.ReplyEiMarketContext: (
+        _q(PYLD, "eiReplyEiMarketContext"),
+        _fields(("response", _RESPONSE), ("responses", _RESPONSES, LIST)),
     ),
     p.ReplyMarketContext: (
         _q(TEMIX_EXT, "eiReplyMarketContext"),

@@ -136,6 +136,26 @@ class EnergyUnit:
         return f"{self.scale.prefix}Wh"
 
 
+class PartyRole(StrEnum):
+    """What a registered party may do beyond trading."""
+
+    PARTICIPANT = "participant"
+    MARKET_OPERATOR = "marketOperator"
+    METER_AGENT = "meterAgent"
+
+
+@dataclass(frozen=True)
+class Party:
+    """A TeMIX party: anyone who tenders and transacts (TeMIX paper section 2.1)."""
+
+    party_id: str
+    name: str | None = None
+    roles: frozenset[PartyRole] = frozenset({PartyRole.PARTICIPANT})
+
+    def __post_init__(self) -> None:
+        _require(bool(self.party_id.strip()), "a party needs a party id")
+
+
 class InterfaceKind(StrEnum):
     """Single-point EMIX power interfaces (TeMIX paper table 2) and the element naming each."""
 

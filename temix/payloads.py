@@ -206,6 +206,15 @@ class RequestMarketContext:
 
 
 @dataclass(frozen=True)
+class ReplyEiMarketContext:
+    """EI's own market-context reply, which carries no market context; temix answers with
+    :class:`ReplyMarketContext` but reads this one from peers."""
+
+    response: Response
+    responses: tuple[Response, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReplyMarketContext:
     response: Response
     market_contexts: tuple[MarketContext, ...] = ()
@@ -256,6 +265,7 @@ Payload = (
     | RequestDelivery
     | ReplyDelivery
     | RequestMarketContext
+    | ReplyEiMarketContext
     | ReplyMarketContext
     | RequestPosition
     | ReplyPosition

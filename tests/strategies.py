@@ -249,6 +249,7 @@ payloads = st.one_of(
     ),
     st.builds(p.ReplyDelivery, responses, _many(stored_deliveries)),
     st.builds(p.RequestMarketContext, identifiers, _some(uris), optional_id),
+    st.builds(p.ReplyEiMarketContext, responses, _many(responses)),
     st.builds(p.ReplyMarketContext, responses, _many(market_contexts)),
     st.builds(
         p.RequestPosition, identifiers, identifiers, identifiers, uris, interfaces, _some(intervals)

@@ -213,3 +213,13 @@ def test_values_the_profile_does_not_allow_are_refused(build, message: str) -> N
     hour = Interval(datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1))
     with pytest.raises(ModelError, match=message):
         build(hour)
+
+
+def test_a_party_is_a_participant_unless_told_otherwise() -> None:
+    from temix.model import Party, PartyRole
+
+    assert Party("rep").roles == frozenset({PartyRole.PARTICIPANT})
+    operator = Party("iso", "Market operator", frozenset({PartyRole.MARKET_OPERATOR}))
+    assert PartyRole.MARKET_OPERATOR in operator.roles
+    with pytest.raises(ModelError, match="party id"):
+        Party("  ")

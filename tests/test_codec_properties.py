@@ -1,0 +1,34 @@
+"""Every value the model allows encodes to XML our schemas accept, and decodes back equal."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from hypothesis import HealthCheck, given, settings
+from lxml import etree
+from strategies import payloads
+from temix.schemas import DRIVER_XSD
+
+from temix import codec
+
+
+@cache
+def _schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(DRIVER_XSD)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payloads)
+def test_encoded_payloads_are_schema_valid_and_decode_back_equal(payload) -> None:
+    element = codec.encode(payload)
+    schema = _schema()
+    assert schema.validate(element), schema.error_log.last_error
+    document = etree.fromstring(codec.encode_bytes(payload))
+    assert codec.decode(document) == payload
+
+
+@settings(max_examples=50, deadline=None)
+@given(payloads)
+def test_encoding_is_deterministic(payload) -> None:
+    first = codec.encode_bytes(payload)
+    assert codec.encode_bytes(codec.decode(etree.fromstring(first))) == first
