@@ -466,6 +466,33 @@ class Transaction:
 
 
 @dataclass(frozen=True)
+class TransactionRecord:
+    """A stored transaction and its two parties.
+
+    A transaction's product is written from one party's side (the acceptor of a tender, or
+    the holder exercising an option); ``written_by`` turns that into buyer and seller.
+    """
+
+    transaction: Transaction
+    buyer: str
+    seller: str
+
+    def __post_init__(self) -> None:
+        _require(self.buyer != self.seller, f"party {self.buyer!r} cannot transact with itself")
+
+    @classmethod
+    def written_by(
+        cls, transaction: Transaction, writer: str, counterparty: str
+    ) -> TransactionRecord:
+        if transaction.product.side is Side.BUY:
+            return cls(transaction, buyer=writer, seller=counterparty)
+        return cls(transaction, buyer=counterparty, seller=writer)
+
+    def party_on(self, side: Side) -> str:
+        return self.buyer if side is Side.BUY else self.seller
+
+
+@dataclass(frozen=True)
 class MeterReading:
     """One metered interval of a delivery: the average rate measured at an interface."""
 

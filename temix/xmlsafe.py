@@ -19,13 +19,20 @@ DEFAULT_MAX_DEPTH = 100
 DEFAULT_MAX_ATTRIBUTES = 500
 DEFAULT_MAX_ELEMENTS = 200_000
 
-#: Shared by every call; lxml serialises concurrent use of one parser.
-PARSER = etree.XMLParser(
+# Shared by every call; lxml serialises concurrent use of one parser. Use parse_bytes: this
+# parser alone does not refuse DOCTYPEs, processing instructions or oversized documents.
+_PARSER = etree.XMLParser(
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
     huge_tree=False,
     remove_pis=False,
+)
+
+_DOCTYPE_REFUSED = "a DOCTYPE (DTD) is not allowed"
+_DOCTYPE_MARKERS = tuple(
+    "<!DOCTYPE".encode(codec)
+    for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
 
 
@@ -45,14 +52,20 @@ def parse_bytes(
     max_attributes: int = DEFAULT_MAX_ATTRIBUTES,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> etree._ElementTree:
-    """Parse ``data`` with the hardened parser and enforce the limits, or raise XmlRejected."""
+    """Parse ``data`` with the hardened parser and enforce the limits, or raise XmlRejected.
+
+    libxml2 itself refuses nesting deeper than 256 levels, whatever ``max_depth`` says.
+    """
     if not isinstance(data, bytes | bytearray):
         raise TypeError(f"parse_bytes takes bytes, not {type(data).__name__}")
     if len(data) > max_bytes:
         raise XmlRejected(f"document is {len(data)} bytes, over the limit of {max_bytes} bytes")
     try:
-        root = etree.fromstring(bytes(data), PARSER)
+        root = etree.fromstring(bytes(data), _PARSER)
     except etree.XMLSyntaxError as error:
+        # libxml2 gives up on some DTDs by itself (entity amplification): say why we refuse.
+        if any(marker in data for marker in _DOCTYPE_MARKERS):
+            raise XmlRejected(_DOCTYPE_REFUSED) from None
         raise XmlRejected(_syntax_reason(error)) from None
     tree = root.getroottree()
     _refuse_doctype(tree.docinfo)
@@ -70,7 +83,7 @@ def _syntax_reason(error: etree.XMLSyntaxError) -> str:
 
 def _refuse_doctype(docinfo: etree.DocInfo) -> None:
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise XmlRejected("a DOCTYPE (DTD) is not allowed")
+        raise XmlRejected(_DOCTYPE_REFUSED)
 
 
 _count_elements = etree.XPath("count(//*)")

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from lxml import etree
-from temix.schemas import EXAMPLES_VALID
 
 from temix import codec
 from temix import payloads as p
@@ -24,6 +23,7 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
+from temix.schemas import EXAMPLES_VALID
 
 MARKET = "http://market.example/retail"
 THREE_PM = datetime(2026, 7, 1, 15, tzinfo=UTC)

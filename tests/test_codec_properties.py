@@ -6,10 +6,10 @@ from functools import cache
 
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
-from strategies import payloads
-from temix.schemas import DRIVER_XSD
 
+from strategies import payloads
 from temix import codec
+from temix.schemas import DRIVER_XSD
 
 
 @cache

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from contentmodels import (
     JAXB_BUILTIN_BINDINGS,
     OFFICIAL_NAMESPACES,
@@ -28,9 +29,8 @@ from contentmodels import (
     short,
     split_clark,
 )
-from temix.schemas import XSD_DIR
-
 from temix.namespaces import EMIX, XSD
+from temix.schemas import XSD_DIR
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 CONTENT_MODELS = REFERENCE_DIR / "ei-emix-content-models.txt"

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import xmlschema
 from lxml import etree
+
 from temix.schemas import DRIVER_XSD, EXAMPLES_INVALID, EXAMPLES_VALID
 
 ENGINES = ("lxml", "xmlschema", "xmllint", "java")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import xmlschema
 from lxml import etree
+
 from temix.schemas import DRIVER_XSD, EXAMPLES_INVALID, EXAMPLES_VALID, XSD_DIR
 
 VALID = sorted(EXAMPLES_VALID.glob("*.xml"))

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from contentmodels import compare_simple_types, read_schema_files, short, split_clark
 from lxml import etree
-from temix.schemas import DRIVER_XSD, EXAMPLES_VALID, XSD_DIR
 
+from contentmodels import compare_simple_types, read_schema_files, short, split_clark
 from temix.namespaces import XCAL, XSD
+from temix.schemas import DRIVER_XSD, EXAMPLES_VALID, XSD_DIR
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 WSCALENDAR_DIR = REFERENCE_DIR / "xsd" / "ws-calendar-1.0-cs01"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import xmlschema
 from lxml import etree
-from temix.schemas import DRIVER_XSD, WSDL, XSD_DIR
 
+from temix.schemas import DRIVER_XSD, WSDL, XSD_DIR
 from temix.wsdl import flatten_wsdl
 
 SINGLE = WSDL.with_name("temix-single.wsdl")

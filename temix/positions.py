@@ -1,0 +1,241 @@
+"""Net positions: what a party's transactions add up to at an interface over an interval.
+
+Sign convention: a position is **sells minus buys**. A positive net rate means the party is a net
+seller (it owes the market power: a generator's forward sale); a negative one means it is a net
+buyer (a customer's forward purchase). ``cost`` follows the money the same way: money received
+for sells minus money paid for buys, so a positive cost is income.
+
+Nested intervals (TeMIX paper 2.4, 2.5): every transaction delivers at a constant rate over its
+interval, so a transaction covering part of the asked interval contributes its rate times the
+share of the interval it covers. A 5-minute position nested in an hour or a month includes those
+longer transactions at their full rate; an hour position over twelve 5-minute transactions is
+their average. Shares are measured in elapsed seconds, so a daylight-saving day has 23 or 25 hours.
+
+Transport: a transport transaction on the path A->B moves power from A to B. Its buyer has
++rate at A (power leaves A for it, like selling at A) and -rate at B (like buying at B); its
+seller the opposite, so every node still sums to zero over all parties. The transport price is
+booked in the cost at the point of delivery B only. A position asked for a ``TransportPath``
+sums the transport transactions on exactly that path, sells minus buys, with their cost. A
+transport path names nodes by id, so its ends match any ``Location`` with that id; a power
+transaction matches only the very same ``Location`` (id and kind).
+
+Options deliver nothing until exercised: an option transaction is not in any position, its
+exercises count like power or transport transactions, and premiums belong to settlement.
+
+Arithmetic is exact (``Fraction``) throughout, so twelve 5-minute parts add up to the hour
+exactly; reported figures are converted to ``Decimal`` once, at the end, rounded half-even to
+34 significant digits (see ``as_decimal``). ``ExactPosition`` keeps the exact figures for callers
+that add positions up, such as the market-wide reconciliation in ``net_positions``.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
+
+from temix.model import (
+    EnergyUnit,
+    Interface,
+    Interval,
+    Location,
+    Position,
+    PowerUnit,
+    Product,
+    Side,
+    SiScale,
+    Transaction,
+    TransactionRecord,
+    TransportPath,
+)
+
+_REPORTED = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+_SECOND = timedelta(seconds=1)
+
+
+def as_decimal(value: Fraction) -> Decimal:
+    """The reported form of an exact figure: rounded half-even to 34 significant digits."""
+    return _REPORTED.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def scale_factor(source: SiScale, target: SiScale) -> Fraction:
+    """What a quantity in ``source`` units is multiplied by to be in ``target`` units."""
+    return Fraction(10) ** (source.exponent - target.exponent)
+
+
+@dataclass(frozen=True)
+class MarketUnits:
+    """The units a market reports in: rates in ``power``, energy (and prices per) ``energy``."""
+
+    power: PowerUnit = field(default_factory=PowerUnit)
+    energy: EnergyUnit = field(default_factory=EnergyUnit)
+
+
+DEFAULT_UNITS = MarketUnits()
+"""MW and MWh, the model's default units."""
+
+
+@dataclass(frozen=True)
+class Deal:
+    """One party's view of one transaction: the side it took and with whom."""
+
+    party_id: str
+    counterparty_id: str
+    side: Side
+    transaction: Transaction
+
+    @property
+    def product(self) -> Product:
+        return self.transaction.product
+
+    @property
+    def is_option(self) -> bool:
+        """An option transaction: a right to transact later, not a delivery."""
+        return self.product.option is not None
+
+
+def deals_of(record: TransactionRecord) -> tuple[Deal, Deal]:
+    """Both parties' views of one stored transaction: the buyer's, then the seller's."""
+    transaction = record.transaction
+    return (
+        Deal(record.buyer, record.seller, Side.BUY, transaction),
+        Deal(record.seller, record.buyer, Side.SELL, transaction),
+    )
+
+
+@dataclass(frozen=True)
+class ExactPosition:
+    """A position in exact arithmetic; ``rounded`` gives the reported ``Position``."""
+
+    interval: Interval
+    net_rate: Fraction
+    energy: Fraction
+    cost: Fraction
+
+    def rounded(self) -> Position:
+        return Position(
+            self.interval, as_decimal(self.net_rate), as_decimal(self.energy), as_decimal(self.cost)
+        )
+
+
+class Leg(NamedTuple):
+    """How a deal shows at one interface.
+
+    ``direction`` is +1 when the deal adds its rate there (like a sale) and -1 when it takes it
+    away (like a purchase); ``priced`` tells whether the deal's money is booked there.
+    """
+
+    direction: int
+    priced: bool
+
+
+def leg_at(deal: Deal, interface: Interface) -> Leg | None:
+    """How ``deal`` shows at ``interface`` (sells minus buys), or None when it does not.
+
+    Options are not told apart here: positions skip them, and settlement books an option's
+    premium where the leg of its price is.
+    """
+    sells = 1 if deal.side is Side.SELL else -1
+    where = deal.product.description.interface
+    if isinstance(where, TransportPath) and isinstance(interface, Location):
+        if where.point_of_delivery == interface.id:
+            return Leg(sells, priced=True)
+        if where.point_of_receipt == interface.id:
+            return Leg(-sells, priced=False)
+        return None
+    return Leg(sells, priced=True) if where == interface else None
+
+
+def _shared_seconds(deal: Deal, interval: Interval) -> int:
+    return deal.product.interval.overlap(interval) // _SECOND
+
+
+def priced_energy(deal: Deal, seconds: int) -> Fraction:
+    """The energy ``deal`` delivers in ``seconds``, in the unit its own price is quoted in."""
+    description = deal.product.description
+    scale = scale_factor(description.power_unit.scale, description.energy_unit.scale)
+    return Fraction(description.quantity) * scale * Fraction(seconds, 3600)
+
+
+def exact_position(
+    deals: Iterable[Deal],
+    party_id: str,
+    interface: Interface,
+    interval: Interval,
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> ExactPosition:
+    """The net position of ``party_id`` at ``interface`` over ``interval``, exactly.
+
+    Each deal's price applies to the energy unit of its own product; the result is in the
+    market's ``units``.
+    """
+    net_rate = Fraction(0)
+    cost = Fraction(0)
+    for deal in deals:
+        if deal.party_id != party_id or deal.is_option:
+            continue
+        leg = leg_at(deal, interface)
+        seconds = _shared_seconds(deal, interval)
+        if leg is None or seconds == 0:
+            continue
+        description = deal.product.description
+        rate = Fraction(description.quantity) * scale_factor(
+            description.power_unit.scale, units.power.scale
+        )
+        net_rate += leg.direction * rate * Fraction(seconds, interval.seconds)
+        if leg.priced:
+            cost += leg.direction * Fraction(description.price) * priced_energy(deal, seconds)
+    energy = net_rate * scale_factor(units.power.scale, units.energy.scale) * interval.hours
+    return ExactPosition(interval, net_rate, energy, cost)
+
+
+def position(
+    deals: Iterable[Deal],
+    party_id: str,
+    interface: Interface,
+    interval: Interval,
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> Position:
+    """The reported net position of ``party_id`` at ``interface`` over ``interval``."""
+    return exact_position(deals, party_id, interface, interval, units=units).rounded()
+
+
+def positions(
+    deals: Iterable[Deal],
+    party_id: str,
+    interface: Interface,
+    intervals: Iterable[Interval],
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> tuple[Position, ...]:
+    """The reported net positions over each of ``intervals``, in order."""
+    stored: Sequence[Deal] = tuple(deals)
+    return tuple(
+        position(stored, party_id, interface, interval, units=units) for interval in intervals
+    )
+
+
+def net_positions(
+    deals: Iterable[Deal],
+    interface: Interface,
+    interval: Interval,
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> dict[str, ExactPosition]:
+    """Every dealing party's exact position, by party id.
+
+    Each transaction's two deals cancel, so rates, energies and costs sum to exactly zero over
+    the parties. They are exact so that a reconciliation can check that with ``==``; rounding
+    each party's figure separately could leave a last-digit residue.
+    """
+    stored: Sequence[Deal] = tuple(deals)
+    return {
+        party_id: exact_position(stored, party_id, interface, interval, units=units)
+        for party_id in sorted({deal.party_id for deal in stored})
+    }

@@ -1,0 +1,256 @@
+"""Settlement of metered delivery against forward positions, and publication of transacted prices.
+
+Signs follow ``temix.positions``: a metered injection is +rate (the party delivered power, like a
+sale), a withdrawal -rate. In each metered interval the imbalance is the metered net rate minus
+the position's net rate. A balancing transaction settles it at that interval's balancing price
+(per unit of the market's energy): a positive imbalance is a surplus the party sells, a negative
+one a shortfall it buys (TeMIX paper 3.5, EMIX-377).
+
+A statement covers the metered intervals in its period: the forward cost is the sum of the
+party's position costs over those intervals; unmetered time is not settled yet. Money received is
+positive, money paid negative.
+
+An option's premium (its premium price times the energy of the whole option) is paid by the
+holder to the writer once; the model records no time of payment, so it is booked in the
+statement whose period contains the start of the option's delivery interval, at the interface
+where the option's price would be booked (``temix.positions.leg_at``).
+
+Figures are computed exactly and rounded once, like positions (``temix.positions.as_decimal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from itertools import pairwise
+
+from temix.model import Delivery, Interface, Interval, Side
+from temix.positions import (
+    DEFAULT_UNITS,
+    Deal,
+    MarketUnits,
+    as_decimal,
+    exact_position,
+    leg_at,
+    priced_energy,
+    scale_factor,
+)
+
+
+class SettlementError(ValueError):
+    """Metered delivery or prices that cannot be settled as given."""
+
+
+@dataclass(frozen=True)
+class BalancingTrade:
+    """The balancing transaction that settles one metered interval's imbalance.
+
+    ``rate`` and ``energy`` are magnitudes in the market's units; ``side`` is the party's side.
+    ``amount`` is the extended price (price x energy), which the buyer pays the seller.
+    """
+
+    interval: Interval
+    side: Side
+    rate: Decimal
+    price: Decimal
+    energy: Decimal
+    amount: Decimal
+
+    @property
+    def money_received(self) -> Decimal:
+        """The amount as the party sees it: received when it sells, paid (negative) when it buys."""
+        return self.amount if self.side is Side.SELL else self.amount.copy_negate()
+
+
+@dataclass(frozen=True)
+class SettlementStatement:
+    """What one party is owed (positive) or owes (negative) at one interface over a period."""
+
+    party_id: str
+    interface: Interface
+    period: Interval
+    forward_cost: Decimal
+    balancing_cost: Decimal
+    premiums: Decimal
+    balancing_trades: tuple[BalancingTrade, ...] = ()
+
+    @property
+    def total(self) -> Decimal:
+        """The three figures above added up, so that a statement always adds up as printed."""
+        parts = (self.forward_cost, self.balancing_cost, self.premiums)
+        return as_decimal(sum(map(Fraction, parts), Fraction(0)))
+
+
+def metered_net_rates(
+    deliveries: Iterable[Delivery],
+    interface: Interface,
+    period: Interval,
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> dict[Interval, Fraction]:
+    """Injections minus withdrawals at ``interface``, per metered interval in ``period``.
+
+    Readings of the same interval (an injection and a withdrawal meter) add up. Metered
+    intervals must not straddle the period or overlap each other: that would settle the same
+    time twice or half.
+    """
+    rates: dict[Interval, Fraction] = {}
+    for delivery in deliveries:
+        direction = 1 if delivery.injection else -1
+        for reading in delivery.readings:
+            if reading.interface != interface or not reading.interval.overlap(period):
+                continue
+            if not period.contains(reading.interval):
+                raise SettlementError(f"{_describe(reading.interval)} straddles the period")
+            rate = Fraction(reading.quantity) * scale_factor(
+                reading.power_unit.scale, units.power.scale
+            )
+            rates[reading.interval] = rates.get(reading.interval, Fraction(0)) + direction * rate
+    ordered = sorted(rates)
+    for earlier, later in pairwise(ordered):
+        if earlier.end > later.start:
+            raise SettlementError(f"{_describe(earlier)} overlaps {_describe(later)}")
+    return {interval: rates[interval] for interval in ordered}
+
+
+def _describe(interval: Interval) -> str:
+    return f"the metered interval from {interval.start.isoformat()} for {interval.duration}"
+
+
+def _balancing(
+    interval: Interval, imbalance: Fraction, price: Decimal, units: MarketUnits
+) -> tuple[BalancingTrade, Fraction]:
+    """The balancing trade for ``imbalance`` and the money the party receives for it, exactly."""
+    rate = abs(imbalance)
+    energy = rate * scale_factor(units.power.scale, units.energy.scale) * interval.hours
+    amount = Fraction(price) * energy
+    side = Side.SELL if imbalance > 0 else Side.BUY
+    trade = BalancingTrade(
+        interval, side, as_decimal(rate), price, as_decimal(energy), as_decimal(amount)
+    )
+    return trade, amount if side is Side.SELL else -amount
+
+
+def _premiums(
+    deals: Iterable[Deal], party_id: str, interface: Interface, period: Interval
+) -> Fraction:
+    total = Fraction(0)
+    for deal in deals:
+        option = deal.product.option
+        if deal.party_id != party_id or option is None:
+            continue
+        delivery = deal.product.interval
+        leg = leg_at(deal, interface)
+        if leg is None or not leg.priced or not period.start <= delivery.start < period.end:
+            continue
+        premium = Fraction(option.premium) * priced_energy(deal, delivery.seconds)
+        total += -premium if deal.side is option.holder_side else premium
+    return total
+
+
+def settle(
+    deals: Iterable[Deal],
+    deliveries: Iterable[Delivery],
+    party_id: str,
+    interface: Interface,
+    period: Interval,
+    balancing_prices: Mapping[Interval, Decimal],
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> SettlementStatement:
+    """Settle ``party_id``'s metered delivery at ``interface`` in ``period`` against its deals.
+
+    ``deliveries`` are the party's metered deliveries; ``balancing_prices`` gives the balancing
+    price of each metered interval (needed only where there is an imbalance).
+    """
+    stored = tuple(deals)
+    forward = Fraction(0)
+    balancing = Fraction(0)
+    trades: list[BalancingTrade] = []
+    for interval, metered in metered_net_rates(deliveries, interface, period, units=units).items():
+        held = exact_position(stored, party_id, interface, interval, units=units)
+        forward += held.cost
+        imbalance = metered - held.net_rate
+        if imbalance == 0:
+            continue
+        price = balancing_prices.get(interval)
+        if price is None:
+            raise SettlementError(f"no balancing price for {_describe(interval)}")
+        trade, received = _balancing(interval, imbalance, price, units)
+        trades.append(trade)
+        balancing += received
+    return SettlementStatement(
+        party_id,
+        interface,
+        period,
+        forward_cost=as_decimal(forward),
+        balancing_cost=as_decimal(balancing),
+        premiums=as_decimal(_premiums(stored, party_id, interface, period)),
+        balancing_trades=tuple(trades),
+    )
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Transacted prices and quantities of one product: an interface over a delivery interval.
+
+    ``total_rate`` is in the market's power unit and prices per unit of its energy; the prices
+    are None when nothing was transacted.
+    """
+
+    interval: Interval
+    interface: Interface
+    count: int
+    total_rate: Decimal
+    average_price: Decimal | None
+    min_price: Decimal | None
+    max_price: Decimal | None
+
+
+def publication(
+    deals: Iterable[Deal],
+    interval: Interval,
+    interface: Interface,
+    *,
+    units: MarketUnits = DEFAULT_UNITS,
+) -> Publication:
+    """Publish the transactions for exactly ``interval`` at exactly ``interface``.
+
+    Each transaction counts once although both parties' deals are given. Power and transport
+    transactions and option exercises are published; option transactions are not (their
+    transacted price is a premium, not a price of energy). The average is volume-weighted.
+    """
+    transactions = {
+        deal.transaction.transaction_id: deal.transaction
+        for deal in deals
+        if not deal.is_option
+        and deal.product.interval == interval
+        and deal.product.description.interface == interface
+    }
+    rates: list[Fraction] = []
+    prices: list[Fraction] = []
+    for transaction in transactions.values():
+        description = transaction.product.description
+        rates.append(
+            Fraction(description.quantity)
+            * scale_factor(description.power_unit.scale, units.power.scale)
+        )
+        prices.append(
+            Fraction(description.price)
+            * scale_factor(units.energy.scale, description.energy_unit.scale)
+        )
+    if not transactions:
+        return Publication(interval, interface, 0, Decimal(0), None, None, None)
+    total_rate = sum(rates, Fraction(0))
+    weighted = sum((price * rate for price, rate in zip(prices, rates, strict=True)), Fraction(0))
+    return Publication(
+        interval,
+        interface,
+        len(transactions),
+        as_decimal(total_rate),
+        as_decimal(weighted / total_rate),
+        as_decimal(min(prices)),
+        as_decimal(max(prices)),
+    )

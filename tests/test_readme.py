@@ -1,0 +1,52 @@
+"""CI runs the README's test command, verbatim, and fails when pytest runs no test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+CI_RUN = REPO / ".ci" / "run"
+
+
+def readme_test_command() -> str:
+    (line,) = [line for line in README.read_text().splitlines() if "python -m pytest" in line]
+    return line.strip()
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    command = readme_test_command()
+    assert command.startswith("pip install -e '.[test]' && ")
+    assert command in [line.strip() for line in CI_RUN.read_text().splitlines()]
+
+
+def test_ci_script_is_strict_bash_and_executable():
+    text = CI_RUN.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text
+    assert os.access(CI_RUN, os.X_OK)
+
+
+@pytest.mark.parametrize(("pytest_status", "ci_status"), [(0, 0), (1, 1), (5, 1)])
+def test_ci_status_follows_the_test_command_and_no_tests_is_a_failure(
+    tmp_path, pytest_status, ci_status
+):
+    """The script's own status handling, with the installs left out and the test command
+    replaced by one that exits with pytest's status."""
+    lines = CI_RUN.read_text().splitlines()
+    tail = lines[lines.index("set +e") :]
+    tail[tail.index(readme_test_command())] = f"(exit {pytest_status})"
+    script = tmp_path / "run"
+    script.write_text("\n".join(["set -euo pipefail", *tail]) + "\n")
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    assert done.returncode == ci_status
+    assert ("no tests" in done.stderr) == (pytest_status == 5)
+
+
+def test_quick_start_example_glob_matches_files():
+    assert "temix validate schemas/examples/valid/*.xml" in README.read_text()
+    assert sorted((REPO / "schemas" / "examples" / "valid").glob("*.xml"))
