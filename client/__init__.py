@@ -1,1 +1,1 @@
-"""temix.client: the zeep-based reference client (see the client issue); nothing here yet."""
+"""temix.client: the zeep-based reference client; not written yet."""

@@ -1,1 +1,1 @@
-"""temix.conformance: the conformance suite (see the conformance issue); nothing here yet."""
+"""temix.conformance: the conformance suite; not written yet."""

@@ -20,7 +20,7 @@ from enum import Enum, StrEnum
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-_ARITHMETIC = decimal.Context(prec=34)
+_REPORTED = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
@@ -282,22 +282,33 @@ class Interval:
         return cls.between(datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone))
 
 
-def energy(rate: Decimal, interval: Interval, power: PowerUnit, unit: EnergyUnit) -> Decimal:
-    """Energy delivered at a constant ``rate`` over ``interval``, in ``unit``.
+def as_decimal(value: Fraction) -> Decimal:
+    """The reported form of an exact figure: rounded half-even to 34 significant digits.
 
-    Exact whenever the result has a finite decimal expansion; otherwise rounded to 34
-    significant digits (1 kW over 5 minutes is 0.0833... kWh).
+    Figures are computed exactly (``Fraction``) and rounded once, here; the seeds' examples
+    all come out exact, and 1 kW over 5 minutes is 0.08333... kWh to 34 digits.
     """
-    scale = Decimal(10) ** (power.scale.exponent - unit.scale.exponent)
-    hours = interval.hours
-    with decimal.localcontext(_ARITHMETIC):
-        return rate * scale * hours.numerator / hours.denominator
+    return _REPORTED.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def scale_factor(source: SiScale, target: SiScale) -> Fraction:
+    """What a quantity in ``source`` units is multiplied by to be in ``target`` units."""
+    return Fraction(10) ** (source.exponent - target.exponent)
+
+
+def exact_energy(rate: Decimal, interval: Interval, power: PowerUnit, unit: EnergyUnit) -> Fraction:
+    """Energy delivered at a constant ``rate`` over ``interval``, in ``unit``, exactly."""
+    return Fraction(rate) * scale_factor(power.scale, unit.scale) * interval.hours
+
+
+def energy(rate: Decimal, interval: Interval, power: PowerUnit, unit: EnergyUnit) -> Decimal:
+    """Energy delivered at a constant ``rate`` over ``interval``, in ``unit``."""
+    return as_decimal(exact_energy(rate, interval, power, unit))
 
 
 def extended_price(unit_price: Decimal, energy_amount: Decimal) -> Decimal:
     """Price per unit of energy times the energy: what the buyer pays the seller."""
-    with decimal.localcontext(_ARITHMETIC):
-        return unit_price * energy_amount
+    return as_decimal(Fraction(unit_price) * Fraction(energy_amount))
 
 
 @dataclass(frozen=True)
@@ -407,13 +418,18 @@ class Product:
         For an option this is the cost of exercising all of it at the strike price; the
         premium is ``premium_cost``.
         """
-        return extended_price(self.description.price, self.energy)
+        return self._priced(self.description.price)
 
     @property
     def premium_cost(self) -> Decimal:
         _require(self.option is not None, "only an option has a premium")
         assert self.option is not None
-        return extended_price(self.option.premium, self.energy)
+        return self._priced(self.option.premium)
+
+    def _priced(self, unit_price: Decimal) -> Decimal:
+        d = self.description
+        exact = exact_energy(d.quantity, self.interval, d.power_unit, d.energy_unit)
+        return as_decimal(Fraction(unit_price) * exact)
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,9 @@ that add positions up, such as the market-wide reconciliation in ``net_positions
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -47,24 +45,14 @@ from temix.model import (
     PowerUnit,
     Product,
     Side,
-    SiScale,
     Transaction,
     TransactionRecord,
     TransportPath,
+    as_decimal,
+    scale_factor,
 )
 
-_REPORTED = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 _SECOND = timedelta(seconds=1)
-
-
-def as_decimal(value: Fraction) -> Decimal:
-    """The reported form of an exact figure: rounded half-even to 34 significant digits."""
-    return _REPORTED.divide(Decimal(value.numerator), Decimal(value.denominator))
-
-
-def scale_factor(source: SiScale, target: SiScale) -> Fraction:
-    """What a quantity in ``source`` units is multiplied by to be in ``target`` units."""
-    return Fraction(10) ** (source.exponent - target.exponent)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ holder to the writer once; the model records no time of payment, so it is booked
 statement whose period contains the start of the option's delivery interval, at the interface
 where the option's price would be booked (``temix.positions.leg_at``).
 
-Figures are computed exactly and rounded once, like positions (``temix.positions.as_decimal``).
+Figures are computed exactly and rounded once, like positions (``temix.model.as_decimal``).
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
 
-from temix.model import Delivery, Interface, Interval, Side
+from temix.model import Delivery, Interface, Interval, Side, as_decimal, scale_factor
 from temix.positions import (
     DEFAULT_UNITS,
     Deal,
     MarketUnits,
-    as_decimal,
     exact_position,
     leg_at,
     priced_energy,
-    scale_factor,
 )
 
 

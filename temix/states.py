@@ -44,8 +44,8 @@ Stored tenders: the lifecycle of an offer
 A stored tender is created live and stays actionable while it is live or partially filled:
 
 * live or partiallyFilled --partialAccept--> partiallyFilled: a transaction for less than the
-  remaining rate (issue 3: "the quantity may be less than the remaining tendered rate unless the
-  tender is integral-only").
+  remaining rate; the quantity may be less than what remains unless the tender is
+  integral-only.
 * live or partiallyFilled --fullAccept--> filled: a transaction for all of the remaining rate.
 * live or partiallyFilled --cancel--> cancelled: its author withdraws what remains (paper 3.5:
   "a tender may be withdrawn by a REP before customer acceptance").
