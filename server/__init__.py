@@ -1,1 +1,1 @@
-"""temix.server: the SOAP 1.1/1.2 interop server (see the server issue); nothing here yet."""
+"""temix.server: the interop server. ``temix.server.soap`` is its WSGI SOAP 1.1/1.2 binding."""

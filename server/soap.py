@@ -1,0 +1,765 @@
+"""A thin WSGI SOAP 1.1 / 1.2 endpoint for the temix services, with no business logic.
+
+The operations come from the WSDL (``schemas/wsdl/temix.wsdl``) at start-up, never from a
+hand-written list. Every POST goes through the inbound pipeline of
+``shared/reference/SECURITY.md`` in order:
+
+1. HTTP: POST only, a SOAP Content-Type, a byte cap checked before the body is read;
+2. one hardened parse (:func:`temix.xmlsafe.parse_bytes`);
+3. SOAP structure (the Envelope namespace picks the version; optional Header, one Body,
+   nothing after it) and ``mustUnderstand`` headers;
+4-10. the ``request_filter`` seam, where the WS-Security layer plugs in;
+11. dispatch on the Body's single child, which must agree with the SOAPAction;
+12. schema validation of the payload, the handler, validation of its reply.
+
+Decisions worth knowing: a body over the byte cap is answered ``413`` with a plain-text body
+(the SOAP version is unknown until the body is read, and it is not read); a faulty request
+never gets a stack trace, and an unexpected error is logged and answered with a generic
+Server/Receiver fault. A VersionMismatch fault (unknown Envelope namespace, or an Envelope that
+contradicts the Content-Type) is written in the version the Content-Type names, in SOAP 1.2
+with an ``Upgrade`` header listing both supported envelopes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from lxml import etree
+
+from temix.namespaces import PREFIXES, SOAP11, SOAP12, XSD
+from temix.schemas import WSDL, XSD_DIR
+from temix.validation import RENDER_PREFIXES, SchemaSet
+from temix.wsdl import flatten_wsdl
+from temix.xmlsafe import (
+    DEFAULT_MAX_ATTRIBUTES,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_ELEMENTS,
+    XmlRejected,
+    parse_bytes,
+)
+
+logger = logging.getLogger(__name__)
+
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP11_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+WSDL_SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+HEALTH_PATH = "/health"
+
+
+@dataclass(frozen=True)
+class SoapVersion:
+    """What differs between SOAP 1.1 and 1.2 on the wire."""
+
+    name: str
+    envelope_ns: str
+    prefix: str
+    media_type: str
+    wsdl_binding_ns: str
+    true_values: frozenset[str]
+    false_values: frozenset[str]
+    roles_for_us: frozenset[str | None]
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+
+SOAP_1_1 = SoapVersion(
+    name="1.1",
+    envelope_ns=SOAP11,
+    prefix="soap",
+    media_type="text/xml",
+    wsdl_binding_ns=WSDL_SOAP11_NS,
+    true_values=frozenset({"1"}),
+    false_values=frozenset({"0"}),
+    roles_for_us=frozenset({None, "http://schemas.xmlsoap.org/soap/actor/next"}),
+)
+SOAP_1_2 = SoapVersion(
+    name="1.2",
+    envelope_ns=SOAP12,
+    prefix="soap12",
+    media_type="application/soap+xml",
+    wsdl_binding_ns=WSDL_SOAP12_NS,
+    true_values=frozenset({"1", "true"}),
+    false_values=frozenset({"0", "false"}),
+    roles_for_us=frozenset(
+        {
+            None,
+            "http://www.w3.org/2003/05/soap-envelope/role/next",
+            "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver",
+        }
+    ),
+)
+SOAP_VERSIONS = (SOAP_1_1, SOAP_1_2)
+_VERSION_BY_ENVELOPE = {version.envelope_ns: version for version in SOAP_VERSIONS}
+_VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSIONS}
+
+
+# --- The operation table, read from the WSDL ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One WSDL operation: its payload elements (Clark QNames) and soapAction per version."""
+
+    name: str
+    request: str
+    response: str
+    soap_actions: Mapping[SoapVersion, str]
+
+
+def load_operations(wsdl_path: str | Path = WSDL) -> dict[str, Operation]:
+    """The operations of a document/literal WSDL 1.1, by name, with each binding's soapAction.
+
+    Refuses a WSDL where two operations take the same request element: the server dispatches
+    on that element alone (WS-I Basic Profile R2710, a unique wire signature).
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.parse(str(wsdl_path), parser).getroot()
+    wsdl = f"{{{WSDL_NS}}}"
+
+    def local_name(element: etree._Element, attribute: str) -> str:
+        return etree.QName(_resolve_qname(element, element.get(attribute))).localname
+
+    part_elements: dict[str, str] = {}
+    for message in root.iterchildren(wsdl + "message"):
+        parts = message.findall(wsdl + "part")
+        if len(parts) != 1 or parts[0].get("element") is None:
+            raise ValueError(f"message {message.get('name')}: needs exactly one element part")
+        part_elements[message.get("name")] = _resolve_qname(parts[0], parts[0].get("element"))
+
+    payloads: dict[str, tuple[str, str]] = {}
+    for port_type in root.iterchildren(wsdl + "portType"):
+        for operation in port_type.iterchildren(wsdl + "operation"):
+            request = part_elements[local_name(operation.find(wsdl + "input"), "message")]
+            response = part_elements[local_name(operation.find(wsdl + "output"), "message")]
+            payloads[operation.get("name")] = (request, response)
+
+    actions: dict[str, dict[SoapVersion, str]] = {name: {} for name in payloads}
+    for binding in root.iterchildren(wsdl + "binding"):
+        version = next(
+            (
+                v
+                for v in SOAP_VERSIONS
+                if binding.find(f"{{{v.wsdl_binding_ns}}}binding") is not None
+            ),
+            None,
+        )
+        if version is None:
+            continue
+        for operation in binding.iterchildren(wsdl + "operation"):
+            soap_operation = operation.find(f"{{{version.wsdl_binding_ns}}}operation")
+            action = "" if soap_operation is None else soap_operation.get("soapAction", "")
+            actions[operation.get("name")][version] = action
+
+    operations = {
+        name: Operation(name, request, response, actions[name])
+        for name, (request, response) in payloads.items()
+    }
+    seen: dict[str, str] = {}
+    for operation in operations.values():
+        if operation.request in seen:
+            raise ValueError(
+                f"operations {seen[operation.request]} and {operation.name} take the same "
+                f"request element {operation.request}"
+            )
+        seen[operation.request] = operation.name
+    return operations
+
+
+def _resolve_qname(element: etree._Element, value: str) -> str:
+    prefix, _, local = value.rpartition(":")
+    namespace = element.nsmap.get(prefix or None)
+    if namespace is None:
+        raise ValueError(f"{value!r}: prefix {prefix!r} is not declared")
+    return f"{{{namespace}}}{local}"
+
+
+# --- Faults ---------------------------------------------------------------------------------
+
+
+class FaultCode(enum.Enum):
+    """The SOAP fault codes, as (SOAP 1.1 local name, SOAP 1.2 local name, SOAP 1.2 status)."""
+
+    CLIENT = ("Client", "Sender", 400)
+    SERVER = ("Server", "Receiver", 500)
+    VERSION_MISMATCH = ("VersionMismatch", "VersionMismatch", 500)
+    MUST_UNDERSTAND = ("MustUnderstand", "MustUnderstand", 500)
+
+
+@dataclass(frozen=True)
+class FaultSubcode:
+    """A more precise code (e.g. ``wsse:InvalidSecurity``): SOAP 1.2 writes it as the Subcode;
+    SOAP 1.1 has no subcodes, so it replaces the faultcode (the WS-Security convention)."""
+
+    prefix: str
+    namespace: str
+    name: str
+
+
+class SoapFault(Exception):
+    """Raised anywhere in the pipeline (a request filter, a handler) to answer with a fault.
+
+    ``reason`` goes to the client as is: never put internal details in it.
+    """
+
+    def __init__(
+        self,
+        code: FaultCode,
+        reason: str,
+        subcode: FaultSubcode | None = None,
+        not_understood: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.subcode = subcode
+        self.not_understood = not_understood
+
+
+def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]:
+    """The HTTP status and the fault Envelope: SOAP 1.1 always 500; SOAP 1.2 by code."""
+    env = f"{{{version.envelope_ns}}}"
+    nsmap = {version.prefix: version.envelope_ns}
+    if fault.subcode is not None:
+        nsmap[fault.subcode.prefix] = fault.subcode.namespace
+    envelope = etree.Element(env + "Envelope", nsmap=nsmap)
+    soap11_local, soap12_local, soap12_status = fault.code.value
+    if version is SOAP_1_1:
+        body = etree.SubElement(envelope, env + "Body")
+        element = etree.SubElement(body, env + "Fault")
+        code = f"{version.prefix}:{soap11_local}"
+        if fault.subcode is not None:
+            code = f"{fault.subcode.prefix}:{fault.subcode.name}"
+        etree.SubElement(element, "faultcode").text = code
+        etree.SubElement(element, "faultstring").text = fault.reason
+        return 500, _serialize(envelope)
+
+    header_blocks = list(_soap12_fault_headers(fault))
+    if header_blocks:
+        etree.SubElement(envelope, env + "Header").extend(header_blocks)
+    body = etree.SubElement(envelope, env + "Body")
+    element = etree.SubElement(body, env + "Fault")
+    code = etree.SubElement(element, env + "Code")
+    etree.SubElement(code, env + "Value").text = f"{version.prefix}:{soap12_local}"
+    if fault.subcode is not None:
+        subcode = etree.SubElement(code, env + "Subcode")
+        etree.SubElement(
+            subcode, env + "Value"
+        ).text = f"{fault.subcode.prefix}:{fault.subcode.name}"
+    reason = etree.SubElement(element, env + "Reason")
+    text = etree.SubElement(reason, env + "Text")
+    text.set(f"{{{XML_NS}}}lang", "en")
+    text.text = fault.reason
+    return soap12_status, _serialize(envelope)
+
+
+def _soap12_fault_headers(fault: SoapFault) -> Iterable[etree._Element]:
+    """``Upgrade`` for a VersionMismatch, one ``NotUnderstood`` per header for MustUnderstand
+    (SOAP 1.2 part 1, 5.4.7 and 5.4.8)."""
+    env = f"{{{SOAP12}}}"
+    if fault.code is FaultCode.VERSION_MISMATCH:
+        upgrade = etree.Element(env + "Upgrade")
+        for version in (SOAP_1_2, SOAP_1_1):
+            supported = etree.SubElement(
+                upgrade,
+                env + "SupportedEnvelope",
+                nsmap={version.prefix: version.envelope_ns},
+            )
+            supported.set("qname", f"{version.prefix}:Envelope")
+        yield upgrade
+    for header in fault.not_understood:
+        namespace = etree.QName(header).namespace
+        not_understood = etree.Element(env + "NotUnderstood", nsmap={"hdr": namespace})
+        not_understood.set("qname", f"hdr:{etree.QName(header).localname}")
+        yield not_understood
+
+
+def _serialize(element: etree._Element) -> bytes:
+    return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
+
+
+# --- The application ------------------------------------------------------------------------
+
+
+@dataclass
+class RequestContext:
+    """What a handler (and the request filter) may know about the request besides its payload."""
+
+    version: SoapVersion
+    soap_action: str | None
+    raw: bytes
+
+
+Handler = Callable[[etree._Element, RequestContext], etree._Element]
+RequestFilter = Callable[[etree._Element, RequestContext], None]
+
+
+@dataclass(frozen=True)
+class SoapLimits:
+    """Caps on an incoming request; the parse limits are those of :func:`parse_bytes`."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_attributes: int = DEFAULT_MAX_ATTRIBUTES
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+}
+_CONTENT_TYPE_PARAMETER = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+class SoapApplication:
+    """The WSGI application: serves the WSDL and XSDs, and answers SOAP requests.
+
+    ``handlers`` maps an operation name to ``handler(payload, context) -> reply payload``; an
+    operation without a handler is answered with a Receiver fault. ``understood_headers`` are
+    the header blocks (Clark QNames) that some layer processes, so ``mustUnderstand`` on them
+    is honoured. ``request_filter(envelope, context)``, when given, runs after the structure
+    checks and before dispatch and may raise :class:`SoapFault`: it is the seam for the
+    WS-Security steps (signature, timestamp, replay). ``public_url`` fixes the address the
+    WSDL announces (behind a proxy); otherwise it is the URL each WSDL request came to.
+
+    Host it with one thread per process (or one application per thread): lxml keeps the last
+    validation error log on the shared :class:`SchemaSet`, so concurrent faults could swap
+    their problem texts.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        schemas: SchemaSet | None = None,
+        limits: SoapLimits | None = None,
+        *,
+        understood_headers: Iterable[str] = (),
+        request_filter: RequestFilter | None = None,
+        public_url: str | None = None,
+        wsdl_path: str | Path = WSDL,
+    ) -> None:
+        self.operations = load_operations(wsdl_path)
+        unknown = set(handlers) - set(self.operations)
+        if unknown:
+            raise ValueError(f"handlers for operations the WSDL lacks: {sorted(unknown)}")
+        self.handlers = dict(handlers)
+        self.schemas = schemas if schemas is not None else SchemaSet.bundled()
+        self.limits = limits or SoapLimits()
+        self.understood_headers = frozenset(understood_headers)
+        self.request_filter = request_filter
+        self.public_url = public_url
+        self._dispatch = {
+            version: {
+                operation.request: operation
+                for operation in self.operations.values()
+                if version in operation.soap_actions
+            }
+            for version in SOAP_VERSIONS
+        }
+        self._documents = _ServedDocuments(Path(wsdl_path))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        try:
+            response = self._route(environ)
+        except Exception:
+            logger.exception("unexpected error outside the SOAP pipeline")
+            response = _Response(500, b"internal error\n")
+        headers = [("Content-Type", response.content_type), *response.headers]
+        headers.append(("Content-Length", str(len(response.body))))
+        start_response(f"{response.status} {_REASONS[response.status]}", headers)
+        return [response.body]
+
+    # --- routing and GETs
+
+    def _route(self, environ: dict[str, Any]) -> _Response:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if environ.get("PATH_INFO", "") == HEALTH_PATH:
+            if method != "GET":
+                return _Response(405, b"GET only\n", headers=[("Allow", "GET")])
+            return _Response(200, json.dumps({"status": "ok"}).encode(), "application/json")
+        if method == "POST":
+            return self._post(environ)
+        if method == "GET":
+            return self._get(environ)
+        return _Response(
+            405, b"POST (SOAP) or GET (?wsdl) only\n", headers=[("Allow", "GET, POST")]
+        )
+
+    def _get(self, environ: dict[str, Any]) -> _Response:
+        query = {
+            key.lower(): value
+            for key, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        }
+        endpoint = self.public_url or _request_url(environ)
+        xml = "text/xml; charset=utf-8"
+        if "wsdl" in query:
+            return _Response(200, self._documents.wsdl(endpoint), xml)
+        if "singlewsdl" in query:
+            return _Response(200, self._documents.single_wsdl(endpoint), xml)
+        if "xsd" in query:
+            schema = self._documents.xsd(query["xsd"], endpoint)
+            if schema is None:
+                return _Response(404, b"no such schema\n")
+            return _Response(200, schema, xml)
+        return _Response(
+            405,
+            b"GET serves ?wsdl, ?singleWsdl and ?xsd=NAME only\n",
+            headers=[("Allow", "GET, POST")],
+        )
+
+    # --- POST: the SOAP pipeline
+
+    def _post(self, environ: dict[str, Any]) -> _Response:
+        media_type, parameters = _parse_content_type(environ.get("CONTENT_TYPE", ""))
+        wire_version = _VERSION_BY_MEDIA_TYPE.get(media_type)
+        if wire_version is None:
+            return _Response(415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n")
+        body = _read_body(environ, self.limits.max_bytes)
+        if isinstance(body, _Response):
+            return body
+        if wire_version is SOAP_1_1:
+            soap_action = (
+                _unquote(environ["HTTP_SOAPACTION"]) if "HTTP_SOAPACTION" in environ else None
+            )
+        else:
+            soap_action = parameters.get("action")
+        context = RequestContext(wire_version, soap_action, body)
+        try:
+            reply = self._answer(context)
+        except SoapFault as fault:
+            status, fault_body = _fault_response(context.version, fault)
+            return _Response(status, fault_body, context.version.content_type)
+        except Exception:
+            logger.exception("unexpected error answering a SOAP %s request", context.version.name)
+            fault = SoapFault(FaultCode.SERVER, "internal server error")
+            status, fault_body = _fault_response(context.version, fault)
+            return _Response(status, fault_body, context.version.content_type)
+        return _Response(200, reply, context.version.content_type)
+
+    def _answer(self, context: RequestContext) -> bytes:
+        limits = self.limits
+        try:
+            envelope = parse_bytes(
+                context.raw,
+                max_bytes=limits.max_bytes,
+                max_depth=limits.max_depth,
+                max_attributes=limits.max_attributes,
+                max_elements=limits.max_elements,
+            ).getroot()
+        except XmlRejected as rejected:
+            raise SoapFault(
+                FaultCode.CLIENT, f"the request is not acceptable XML: {rejected}"
+            ) from None
+        self._check_version(envelope, context)
+        version = context.version
+        body = _check_structure(envelope, version)
+        self._check_headers(envelope, version)
+        if self.request_filter is not None:
+            self.request_filter(envelope, context)
+        payload = _single_child(body)
+        operation = self._operation_for(payload, context)
+        problems = self.schemas.problems(payload)
+        if problems:
+            first = problems[0]
+            raise SoapFault(
+                FaultCode.CLIENT,
+                f"the {operation.name} request is not valid: {first.path}: {first.reason}",
+            )
+        reply = self._call_handler(operation, payload, context)
+        return _wrap(reply, version)
+
+    def _check_version(self, envelope: etree._Element, context: RequestContext) -> None:
+        """The Envelope namespace names the version; it must be the one the Content-Type says."""
+        version = _VERSION_BY_ENVELOPE.get(etree.QName(envelope).namespace)
+        if version is None or version is not context.version:
+            raise SoapFault(
+                FaultCode.VERSION_MISMATCH,
+                f"expected a SOAP {context.version.name} Envelope "
+                f"({{{context.version.envelope_ns}}}Envelope) for {context.version.media_type}",
+            )
+        if etree.QName(envelope).localname != "Envelope":
+            raise SoapFault(FaultCode.CLIENT, "the document element is not a SOAP Envelope")
+
+    def _check_headers(self, envelope: etree._Element, version: SoapVersion) -> None:
+        """A MustUnderstand fault for every header block meant for us that nobody processes."""
+        header = envelope.find(f"{{{version.envelope_ns}}}Header")
+        if header is None:
+            return
+        env = f"{{{version.envelope_ns}}}"
+        role_attribute = env + ("actor" if version is SOAP_1_1 else "role")
+        not_understood = []
+        for block in header:
+            if not isinstance(block.tag, str):
+                continue
+            must = block.get(env + "mustUnderstand")
+            if must is None or must.strip() in version.false_values:
+                continue
+            if must.strip() not in version.true_values:
+                raise SoapFault(
+                    FaultCode.CLIENT,
+                    f"mustUnderstand={must!r} on header {_prefixed(block.tag)} is not a "
+                    f"SOAP {version.name} boolean",
+                )
+            if block.get(role_attribute) not in version.roles_for_us:
+                continue
+            if block.tag not in self.understood_headers:
+                not_understood.append(block.tag)
+        if not_understood:
+            raise SoapFault(
+                FaultCode.MUST_UNDERSTAND,
+                f"header {_prefixed(not_understood[0])} is not understood",
+                not_understood=tuple(not_understood),
+            )
+
+    def _operation_for(self, payload: etree._Element, context: RequestContext) -> Operation:
+        operation = self._dispatch[context.version].get(payload.tag)
+        if operation is None:
+            raise SoapFault(
+                FaultCode.CLIENT, f"no operation takes the element {_prefixed(payload.tag)}"
+            )
+        expected = operation.soap_actions[context.version]
+        if context.version is SOAP_1_1 and context.soap_action is None:
+            raise SoapFault(FaultCode.CLIENT, "a SOAP 1.1 request needs a SOAPAction header")
+        if context.soap_action is not None and context.soap_action != expected:
+            raise SoapFault(
+                FaultCode.CLIENT,
+                f"the SOAPAction does not match the Body: {_prefixed(payload.tag)} "
+                f"is {operation.name}, whose SOAPAction is {expected!r}",
+            )
+        return operation
+
+    def _call_handler(
+        self, operation: Operation, payload: etree._Element, context: RequestContext
+    ) -> etree._Element:
+        handler = self.handlers.get(operation.name)
+        if handler is None:
+            raise SoapFault(FaultCode.SERVER, f"the operation {operation.name} is not available")
+        reply = handler(payload, context)
+        if not isinstance(reply, etree._Element) or reply.tag != operation.response:
+            logger.error(
+                "%s handler returned %r instead of a %s element",
+                operation.name,
+                reply,
+                operation.response,
+            )
+            raise SoapFault(FaultCode.SERVER, "the server could not produce a valid reply")
+        problems = self.schemas.problems(reply)
+        if problems:
+            logger.error(
+                "%s handler returned an invalid reply: %s: %s",
+                operation.name,
+                problems[0].path,
+                problems[0].reason,
+            )
+            raise SoapFault(FaultCode.SERVER, "the server could not produce a valid reply")
+        return reply
+
+
+def _check_structure(envelope: etree._Element, version: SoapVersion) -> etree._Element:
+    """Optional Header, then exactly one Body, nothing after it; returns the Body."""
+    env = f"{{{version.envelope_ns}}}"
+    children = list(_element_children(envelope, "the Envelope"))
+    tags = [child.tag for child in children]
+    if tags not in ([env + "Body"], [env + "Header", env + "Body"]):
+        raise SoapFault(
+            FaultCode.CLIENT,
+            "the Envelope must hold an optional Header and then one Body, nothing else "
+            f"(found: {', '.join(_prefixed(tag) for tag in tags) or 'nothing'})",
+        )
+    return children[-1]
+
+
+def _single_child(body: etree._Element) -> etree._Element:
+    children = list(_element_children(body, "the Body"))
+    if len(children) != 1:
+        raise SoapFault(
+            FaultCode.CLIENT,
+            f"the Body holds {len(children)} elements, expected exactly one payload",
+        )
+    return children[0]
+
+
+def _element_children(parent: etree._Element, what: str) -> Iterable[etree._Element]:
+    """Element children; comments are skipped, text other than whitespace is refused."""
+    if parent.text and parent.text.strip():
+        raise SoapFault(FaultCode.CLIENT, f"{what} holds text")
+    for child in parent:
+        if child.tail and child.tail.strip():
+            raise SoapFault(FaultCode.CLIENT, f"{what} holds text")
+        if isinstance(child.tag, str):
+            yield child
+
+
+def _envelope_around(version: SoapVersion) -> tuple[bytes, bytes]:
+    """The reply Envelope's bytes before and after the payload; it declares the envelope
+    prefix and the profile's payload prefixes."""
+    env = f"{{{version.envelope_ns}}}"
+    envelope = etree.Element(
+        env + "Envelope", nsmap={version.prefix: version.envelope_ns, **PREFIXES}
+    )
+    marker = etree.Comment("payload")
+    etree.SubElement(envelope, env + "Body").append(marker)
+    before, after = _serialize(envelope).split(etree.tostring(marker))
+    return before, after
+
+
+# Splicing the payload's bytes in is several times faster than moving it into an Envelope tree
+# (lxml then reconciles the namespaces of every node).
+_ENVELOPE_AROUND = {version: _envelope_around(version) for version in SOAP_VERSIONS}
+
+
+def _wrap(payload: etree._Element, version: SoapVersion) -> bytes:
+    before, after = _ENVELOPE_AROUND[version]
+    return (
+        before
+        + etree.tostring(payload, encoding="UTF-8", xml_declaration=False, with_tail=False)
+        + after
+    )
+
+
+def _prefixed(tag: str) -> str:
+    qname = etree.QName(tag)
+    prefix = _PREFIX_OF.get(qname.namespace)
+    return f"{prefix}:{qname.localname}" if prefix else tag
+
+
+_PREFIX_OF = {namespace: prefix for prefix, namespace in RENDER_PREFIXES.items()}
+
+
+def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    media_type = value.split(";", 1)[0].strip().lower()
+    parameters = {
+        name.lower(): _unquote(raw.strip()) for name, raw in _CONTENT_TYPE_PARAMETER.findall(value)
+    }
+    return media_type, parameters
+
+
+def _unquote(value: str) -> str:
+    """A quoted-string's content (WS-I BP R1109 quotes SOAPAction); an unquoted value as is."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _read_body(environ: dict[str, Any], max_bytes: int) -> bytes | _Response:
+    """The request body, never reading more than ``max_bytes`` + 1 bytes."""
+    too_large = _Response(413, f"the request body is over {max_bytes} bytes\n".encode())
+    stream = environ["wsgi.input"]
+    length_header = environ.get("CONTENT_LENGTH", "").strip()
+    if not length_header:
+        if not environ.get("wsgi.input_terminated"):
+            return _Response(411, b"a Content-Length is required\n")
+        body = stream.read(max_bytes + 1)
+        return too_large if len(body) > max_bytes else body
+    if not length_header.isdigit():
+        return _Response(400, b"bad Content-Length\n")
+    length = int(length_header)
+    if length > max_bytes:
+        return too_large
+    chunks = []
+    remaining = length
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _request_url(environ: dict[str, Any]) -> str:
+    """The URL this request came to, without its query (PEP 3333 URL reconstruction)."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = environ.get("SERVER_NAME", "localhost")
+        port = environ.get("SERVER_PORT", "")
+        if port and port != {"http": "80", "https": "443"}.get(scheme):
+            host = f"{host}:{port}"
+    path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+    return f"{scheme}://{host}{path}"
+
+
+# --- Serving the contract ---------------------------------------------------------------------
+
+
+class _ServedDocuments:
+    """The WSDL, its single-file variant and the XSDs, with addresses and schema locations
+    rewritten to the served URLs (``ENDPOINT?xsd=NAME``) for each request."""
+
+    _LOCATION_TAGS = tuple(f"{{{XSD}}}{tag}" for tag in ("import", "include", "redefine"))
+
+    def __init__(self, wsdl_path: Path) -> None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        self._served_names = {path.resolve(): path.name for path in XSD_DIR.glob("*.xsd")}
+        wsdl_path = wsdl_path.resolve()
+        self._wsdl = self._prepare(etree.parse(str(wsdl_path), parser), wsdl_path)
+        single = etree.ElementTree(etree.fromstring(flatten_wsdl(wsdl_path), parser))
+        self._single = self._prepare(single, wsdl_path)
+        self._xsds = {
+            name: self._prepare(etree.parse(str(path), parser), path)
+            for path, name in self._served_names.items()
+        }
+
+    def wsdl(self, endpoint: str) -> bytes:
+        return self._render(*self._wsdl, endpoint)
+
+    def single_wsdl(self, endpoint: str) -> bytes:
+        return self._render(*self._single, endpoint)
+
+    def xsd(self, name: str, endpoint: str) -> bytes | None:
+        prepared = self._xsds.get(name)
+        return None if prepared is None else self._render(*prepared, endpoint)
+
+    def _prepare(
+        self, document: etree._ElementTree, path: Path
+    ) -> tuple[etree._ElementTree, dict[str, str]]:
+        """The document with, for each schemaLocation in it, the served name of its file."""
+        names = {}
+        for element in document.iter(self._LOCATION_TAGS):
+            location = element.get("schemaLocation")
+            if location is None:
+                continue
+            target = (path.parent / location).resolve()
+            if target not in self._served_names:
+                raise ValueError(f"{path}: schemaLocation {location!r} is not a served schema")
+            names[location] = self._served_names[target]
+        return document, names
+
+    def _render(self, document: etree._ElementTree, names: dict[str, str], endpoint: str) -> bytes:
+        copy = etree.ElementTree(etree.fromstring(etree.tostring(document)))
+        for element in copy.iter(self._LOCATION_TAGS):
+            location = element.get("schemaLocation")
+            if location is not None:
+                element.set("schemaLocation", f"{endpoint}?xsd={quote(names[location])}")
+        for version in SOAP_VERSIONS:
+            for address in copy.iter(f"{{{version.wsdl_binding_ns}}}address"):
+                address.set("location", endpoint)
+        return etree.tostring(copy, xml_declaration=True, encoding="UTF-8")
