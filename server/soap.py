@@ -34,9 +34,9 @@ from urllib.parse import parse_qsl, quote
 
 from lxml import etree
 
-from temix.namespaces import PREFIXES, SOAP11, SOAP12, XSD
+from temix.namespaces import PREFIXES, SOAP11, SOAP12, XSD, prefixed
 from temix.schemas import WSDL, XSD_DIR
-from temix.validation import RENDER_PREFIXES, SchemaSet
+from temix.validation import SchemaSet
 from temix.wsdl import flatten_wsdl
 from temix.xmlsafe import (
     DEFAULT_MAX_ATTRIBUTES,
@@ -523,7 +523,7 @@ class SoapApplication:
             if must.strip() not in version.true_values:
                 raise SoapFault(
                     FaultCode.CLIENT,
-                    f"mustUnderstand={must!r} on header {_prefixed(block.tag)} is not a "
+                    f"mustUnderstand={must!r} on header {prefixed(block.tag)} is not a "
                     f"SOAP {version.name} boolean",
                 )
             if block.get(role_attribute) not in version.roles_for_us:
@@ -533,7 +533,7 @@ class SoapApplication:
         if not_understood:
             raise SoapFault(
                 FaultCode.MUST_UNDERSTAND,
-                f"header {_prefixed(not_understood[0])} is not understood",
+                f"header {prefixed(not_understood[0])} is not understood",
                 not_understood=tuple(not_understood),
             )
 
@@ -541,7 +541,7 @@ class SoapApplication:
         operation = self._dispatch[context.version].get(payload.tag)
         if operation is None:
             raise SoapFault(
-                FaultCode.CLIENT, f"no operation takes the element {_prefixed(payload.tag)}"
+                FaultCode.CLIENT, f"no operation takes the element {prefixed(payload.tag)}"
             )
         expected = operation.soap_actions[context.version]
         if context.version is SOAP_1_1 and context.soap_action is None:
@@ -549,7 +549,7 @@ class SoapApplication:
         if context.soap_action is not None and context.soap_action != expected:
             raise SoapFault(
                 FaultCode.CLIENT,
-                f"the SOAPAction does not match the Body: {_prefixed(payload.tag)} "
+                f"the SOAPAction does not match the Body: {prefixed(payload.tag)} "
                 f"is {operation.name}, whose SOAPAction is {expected!r}",
             )
         return operation
@@ -590,7 +590,7 @@ def _check_structure(envelope: etree._Element, version: SoapVersion) -> etree._E
         raise SoapFault(
             FaultCode.CLIENT,
             "the Envelope must hold an optional Header and then one Body, nothing else "
-            f"(found: {', '.join(_prefixed(tag) for tag in tags) or 'nothing'})",
+            f"(found: {', '.join(prefixed(tag) for tag in tags) or 'nothing'})",
         )
     return children[-1]
 
@@ -641,15 +641,6 @@ def _wrap(payload: etree._Element, version: SoapVersion) -> bytes:
         + etree.tostring(payload, encoding="UTF-8", xml_declaration=False, with_tail=False)
         + after
     )
-
-
-def _prefixed(tag: str) -> str:
-    qname = etree.QName(tag)
-    prefix = _PREFIX_OF.get(qname.namespace)
-    return f"{prefix}:{qname.localname}" if prefix else tag
-
-
-_PREFIX_OF = {namespace: prefix for prefix, namespace in RENDER_PREFIXES.items()}
 
 
 def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:

@@ -53,10 +53,21 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
-from temix.namespaces import EI, EMIX, POWER, PREFIXES, PYLD, SISCALE, STRM, TEMIX_EXT, XCAL, XSI
+from temix.namespaces import (
+    EI,
+    EMIX,
+    POWER,
+    PREFIXES,
+    PYLD,
+    SISCALE,
+    STRM,
+    TEMIX_EXT,
+    XCAL,
+    XSI,
+    prefixed,
+)
 
 _E = TypeVar("_E", bound=Enum)
-_NAMESPACE_PREFIX = {namespace: prefix for prefix, namespace in PREFIXES.items()}
 
 
 class DecodeError(ValueError):
@@ -66,13 +77,6 @@ class DecodeError(ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
-
-
-def prefixed(tag: str) -> str:
-    """``{namespace}local`` written with the profile's prefix, as in error paths."""
-    namespace, _, local = tag[1:].partition("}")
-    prefix = _NAMESPACE_PREFIX.get(namespace)
-    return f"{prefix}:{local}" if prefix else tag
 
 
 def _q(namespace: str, local: str) -> str:

@@ -32,3 +32,25 @@ PREFIXES: dict[str, str] = {
 def qname(namespace: str, local: str) -> str:
     """Clark notation, as lxml writes tag names: ``{namespace}local``."""
     return f"{{{namespace}}}{local}"
+
+
+#: Prefixes used to render paths and messages: the codec's own, plus the currency code list's,
+#: the SOAP envelopes' and XML Schema's.
+RENDER_PREFIXES: dict[str, str] = {
+    **PREFIXES,
+    "clm5ISO42173A": CURRENCY,
+    "soap": SOAP11,
+    "soap12": SOAP12,
+    "xs": XSD,
+}
+_PREFIX_OF = {namespace: prefix for prefix, namespace in RENDER_PREFIXES.items()}
+
+
+def prefixed(tag: str) -> str:
+    """``{namespace}local`` as ``prefix:local`` with the project's prefixes, as error paths and
+    messages show names; a tag in another namespace, or in none, is returned unchanged."""
+    if not tag.startswith("{"):
+        return tag
+    namespace, _, local = tag[1:].partition("}")
+    prefix = _PREFIX_OF.get(namespace)
+    return f"{prefix}:{local}" if prefix else tag

@@ -22,21 +22,11 @@ from urllib.request import url2pathname
 
 from lxml import etree
 
-from temix.namespaces import CURRENCY, PREFIXES, SOAP11, SOAP12, XSD, qname
+from temix.namespaces import RENDER_PREFIXES, SOAP11, SOAP12, XSD, prefixed, qname
 from temix.schemas import DRIVER_XSD, XSD_DIR
 
 if TYPE_CHECKING:
     import xmlschema
-
-#: Prefixes used to render paths and messages (the codec's own, plus the SOAP envelopes').
-RENDER_PREFIXES: dict[str, str] = {
-    **PREFIXES,
-    "clm5ISO42173A": CURRENCY,
-    "soap": SOAP11,
-    "soap12": SOAP12,
-    "xs": XSD,
-}
-_PREFIX_OF = {namespace: prefix for prefix, namespace in RENDER_PREFIXES.items()}
 
 _CATALOG_NS = "urn:oasis:names:tc:entity:xmlns:xml:catalog"
 _GENERATED = "temix-generated:"
@@ -74,7 +64,7 @@ def payload_of(document: etree._ElementTree | etree._Element) -> etree._Element:
 
 
 def _body_child(envelope: etree._Element, soap: str) -> etree._Element:
-    envelope_path = "/" + _prefixed(envelope.tag)
+    envelope_path = "/" + prefixed(envelope.tag)
     bodies = envelope.findall(qname(soap, "Body"))
     if len(bodies) != 1:
         raise EnvelopeError(
@@ -84,7 +74,7 @@ def _body_child(envelope: etree._Element, soap: str) -> etree._Element:
     if len(children) != 1:
         raise EnvelopeError(
             Problem(
-                f"{envelope_path}/{_prefixed(bodies[0].tag)}",
+                f"{envelope_path}/{prefixed(bodies[0].tag)}",
                 f"the Body holds {len(children)} elements, expected exactly one payload",
             )
         )
@@ -554,27 +544,18 @@ _CLARK = re.compile(r"\{([^{}\s]*)\}([A-Za-z_][\w.\-]*)")
 _STEP = re.compile(r"(?:(?P<prefix>[^:\[\]]+):)?(?P<name>[^:\[\]]+)(?:\[(?P<index>\d+)\])?")
 
 
-def _prefixed(tag: str) -> str:
-    """``{ns}local`` as ``prefix:local`` with the project prefixes; other namespaces stay Clark."""
-    match = _CLARK.fullmatch(tag)
-    if match is None:
-        return tag
-    prefix = _PREFIX_OF.get(match[1])
-    return f"{prefix}:{match[2]}" if prefix else tag
-
-
 def _clean_message(message: str) -> str:
     """libxml2's message without its ``Element '{ns}x':`` lead, names rendered with prefixes."""
     lead = _ELEMENT_LEAD.match(message)
     if lead:
         message = (f"{lead[1]}: " if lead[1] else "") + message[lead.end() :]
-    return _one_line(_CLARK.sub(lambda match: _prefixed(match[0]), message))
+    return _one_line(_CLARK.sub(lambda match: prefixed(match[0]), message))
 
 
 def _xmlschema_reason(error: xmlschema.XMLSchemaValidationError) -> str:
     """xmlschema's reason says what is wrong in words; its message names validator objects."""
     text = _one_line(error.reason or error.message)
-    return _CLARK.sub(lambda match: _prefixed(match[0]), text)
+    return _CLARK.sub(lambda match: prefixed(match[0]), text)
 
 
 def _one_line(text: str) -> str:
@@ -615,11 +596,11 @@ def _element_path(element: etree._Element, payload: etree._Element) -> str:
     node = element
     while node is not payload:
         parent = node.getparent()
-        step = _prefixed(node.tag)
+        step = prefixed(node.tag)
         same_named = list(parent.iterchildren(node.tag))
         if len(same_named) > 1:
             step += f"[{same_named.index(node) + 1}]"
         steps.append(step)
         node = parent
-    steps.append(_prefixed(payload.tag))
+    steps.append(prefixed(payload.tag))
     return "/" + "/".join(reversed(steps))
