@@ -296,8 +296,11 @@ def scale_factor(source: SiScale, target: SiScale) -> Fraction:
     return Fraction(10) ** (source.exponent - target.exponent)
 
 
-def exact_energy(rate: Decimal, interval: Interval, power: PowerUnit, unit: EnergyUnit) -> Fraction:
-    """Energy delivered at a constant ``rate`` over ``interval``, in ``unit``, exactly."""
+def exact_energy(
+    rate: Decimal | Fraction, interval: Interval, power: PowerUnit, unit: EnergyUnit
+) -> Fraction:
+    """Energy delivered at a constant ``rate`` (in ``power``) over ``interval``, in ``unit``,
+    exactly."""
     return Fraction(rate) * scale_factor(power.scale, unit.scale) * interval.hours
 
 

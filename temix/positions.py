@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -49,6 +50,7 @@ from temix.model import (
     TransactionRecord,
     TransportPath,
     as_decimal,
+    exact_energy,
     scale_factor,
 )
 
@@ -61,6 +63,14 @@ class MarketUnits:
 
     power: PowerUnit = field(default_factory=PowerUnit)
     energy: EnergyUnit = field(default_factory=EnergyUnit)
+
+    def rate(self, quantity: Decimal, unit: PowerUnit) -> Fraction:
+        """A rate given in ``unit``, exactly, in the market's power unit."""
+        return Fraction(quantity) * scale_factor(unit.scale, self.power.scale)
+
+    def energy_over(self, rate: Fraction, interval: Interval) -> Fraction:
+        """Energy at a constant ``rate`` (in the market's power unit) over ``interval``."""
+        return exact_energy(rate, interval, self.power, self.energy)
 
 
 DEFAULT_UNITS = MarketUnits()
@@ -172,14 +182,11 @@ def exact_position(
         if leg is None or seconds == 0:
             continue
         description = deal.product.description
-        rate = Fraction(description.quantity) * scale_factor(
-            description.power_unit.scale, units.power.scale
-        )
+        rate = units.rate(description.quantity, description.power_unit)
         net_rate += leg.direction * rate * Fraction(seconds, interval.seconds)
         if leg.priced:
             cost += leg.direction * Fraction(description.price) * priced_energy(deal, seconds)
-    energy = net_rate * scale_factor(units.power.scale, units.energy.scale) * interval.hours
-    return ExactPosition(interval, net_rate, energy, cost)
+    return ExactPosition(interval, net_rate, units.energy_over(net_rate, interval), cost)
 
 
 def position(

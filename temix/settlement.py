@@ -102,9 +102,7 @@ def metered_net_rates(
                 continue
             if not period.contains(reading.interval):
                 raise SettlementError(f"{_describe(reading.interval)} straddles the period")
-            rate = Fraction(reading.quantity) * scale_factor(
-                reading.power_unit.scale, units.power.scale
-            )
+            rate = units.rate(reading.quantity, reading.power_unit)
             rates[reading.interval] = rates.get(reading.interval, Fraction(0)) + direction * rate
     ordered = sorted(rates)
     for earlier, later in pairwise(ordered):
@@ -122,7 +120,7 @@ def _balancing(
 ) -> tuple[BalancingTrade, Fraction]:
     """The balancing trade for ``imbalance`` and the money the party receives for it, exactly."""
     rate = abs(imbalance)
-    energy = rate * scale_factor(units.power.scale, units.energy.scale) * interval.hours
+    energy = units.energy_over(rate, interval)
     amount = Fraction(price) * energy
     side = Side.SELL if imbalance > 0 else Side.BUY
     trade = BalancingTrade(
@@ -231,10 +229,7 @@ def publication(
     prices: list[Fraction] = []
     for transaction in transactions.values():
         description = transaction.product.description
-        rates.append(
-            Fraction(description.quantity)
-            * scale_factor(description.power_unit.scale, units.power.scale)
-        )
+        rates.append(units.rate(description.quantity, description.power_unit))
         prices.append(
             Fraction(description.price)
             * scale_factor(units.energy.scale, description.energy_unit.scale)
