@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -227,6 +228,11 @@ class SoapFault(Exception):
         self.subcode = subcode
         self.not_understood = not_understood
 
+    @property
+    def outcome(self) -> str:
+        """How the exchange ended, for its record: ``fault:`` and the SOAP 1.1 code."""
+        return f"fault:{self.code.value[0]}"
+
 
 def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]:
     """The HTTP status and the fault Envelope: SOAP 1.1 always 500; SOAP 1.2 by code."""
@@ -295,15 +301,36 @@ def _serialize(element: etree._Element) -> bytes:
 
 @dataclass
 class RequestContext:
-    """What a handler (and the request filter) may know about the request besides its payload."""
+    """What a handler (and the request filter) may know about the request besides its payload.
+
+    ``notes`` is where the layers write what the exchange's record and log line should say:
+    ``operation`` (set here), ``party_id``, ``counterparty_id``, ``request_id`` and
+    ``outcome`` (the eiResponse code; set here to the fault code for a fault) by the handler,
+    ``verification`` by the request filter.
+    """
 
     version: SoapVersion
     soap_action: str | None
     raw: bytes
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One POST as received and answered, for the observer (the message ledger)."""
+
+    received_at: datetime
+    sent_at: datetime
+    remote_address: str | None
+    request: bytes
+    status: int
+    response: bytes
+    notes: Mapping[str, str]
 
 
 Handler = Callable[[etree._Element, RequestContext], etree._Element]
 RequestFilter = Callable[[etree._Element, RequestContext], None]
+Observer = Callable[[Exchange], None]
 
 
 @dataclass(frozen=True)
@@ -347,6 +374,10 @@ class SoapApplication:
     checks and before dispatch and may raise :class:`SoapFault`: it is the seam for the
     WS-Security steps (signature, timestamp, replay). ``public_url`` fixes the address the
     WSDL announces (behind a proxy); otherwise it is the URL each WSDL request came to.
+    ``observer(exchange)``, when given, sees every POST with the bytes received and sent
+    before the response leaves; if it raises, the client gets a Server/Receiver fault instead
+    (the message ledger uses this so that nothing unrecorded is acknowledged). The notes of
+    each POST are also put in the WSGI environ as ``temix.<note>`` for the request log.
 
     Host it with one thread per process (or one application per thread): lxml keeps the last
     validation error log on the shared :class:`SchemaSet`, so concurrent faults could swap
@@ -363,6 +394,8 @@ class SoapApplication:
         request_filter: RequestFilter | None = None,
         public_url: str | None = None,
         wsdl_path: str | Path = WSDL,
+        observer: Observer | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.operations = load_operations(wsdl_path)
         unknown = set(handlers) - set(self.operations)
@@ -374,6 +407,8 @@ class SoapApplication:
         self.understood_headers = frozenset(understood_headers)
         self.request_filter = request_filter
         self.public_url = public_url
+        self.observer = observer
+        self.clock = clock
         self._dispatch = {
             version: {
                 operation.request: operation
@@ -436,31 +471,64 @@ class SoapApplication:
     # --- POST: the SOAP pipeline
 
     def _post(self, environ: dict[str, Any]) -> _Response:
+        received_at = self.clock()
+        notes: dict[str, str] = {}
+        body, response = self._soap_post(environ, notes)
+        for name, value in notes.items():
+            environ[f"temix.{name}"] = value
+        if self.observer is None:
+            return response
+        exchange = Exchange(
+            received_at=received_at,
+            sent_at=self.clock(),
+            remote_address=environ.get("REMOTE_ADDR"),
+            request=body,
+            status=response.status,
+            response=response.body,
+            notes=notes,
+        )
+        try:
+            self.observer(exchange)
+        except Exception:
+            logger.exception("the exchange could not be recorded; answering with a fault")
+            version = _VERSION_BY_MEDIA_TYPE.get(_parse_content_type(response.content_type)[0])
+            fault = SoapFault(FaultCode.SERVER, "the server could not record the exchange")
+            status, fault_body = _fault_response(version or SOAP_1_1, fault)
+            environ["temix.outcome"] = fault.outcome
+            return _Response(status, fault_body, (version or SOAP_1_1).content_type)
+        return response
+
+    def _soap_post(self, environ: dict[str, Any], notes: dict[str, str]) -> tuple[bytes, _Response]:
+        """The request body as far as it was read, and the response."""
         media_type, parameters = _parse_content_type(environ.get("CONTENT_TYPE", ""))
         wire_version = _VERSION_BY_MEDIA_TYPE.get(media_type)
         if wire_version is None:
-            return _Response(415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n")
+            notes["outcome"] = "415"
+            return b"", _Response(415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n")
         body = _read_body(environ, self.limits.max_bytes)
         if isinstance(body, _Response):
-            return body
+            notes["outcome"] = str(body.status)
+            return b"", body
         if wire_version is SOAP_1_1:
             soap_action = (
                 _unquote(environ["HTTP_SOAPACTION"]) if "HTTP_SOAPACTION" in environ else None
             )
         else:
             soap_action = parameters.get("action")
-        context = RequestContext(wire_version, soap_action, body)
+        context = RequestContext(wire_version, soap_action, body, notes)
         try:
             reply = self._answer(context)
         except SoapFault as fault:
+            notes["outcome"] = fault.outcome
             status, fault_body = _fault_response(context.version, fault)
-            return _Response(status, fault_body, context.version.content_type)
+            return body, _Response(status, fault_body, context.version.content_type)
         except Exception:
             logger.exception("unexpected error answering a SOAP %s request", context.version.name)
             fault = SoapFault(FaultCode.SERVER, "internal server error")
+            notes["outcome"] = fault.outcome
             status, fault_body = _fault_response(context.version, fault)
-            return _Response(status, fault_body, context.version.content_type)
-        return _Response(200, reply, context.version.content_type)
+            return body, _Response(status, fault_body, context.version.content_type)
+        return body, _Response(200, reply, context.version.content_type)
 
     def _answer(self, context: RequestContext) -> bytes:
         limits = self.limits
@@ -484,6 +552,7 @@ class SoapApplication:
             self.request_filter(envelope, context)
         payload = _single_child(body)
         operation = self._operation_for(payload, context)
+        context.notes["operation"] = operation.name
         problems = self.schemas.problems(payload)
         if problems:
             first = problems[0]

@@ -93,3 +93,13 @@ def _validate_file(file: Path, schemas: SchemaSet, *, explain: bool, quiet: bool
     if not quiet:
         click.echo(f"{file}: valid")
     return EXIT_VALID
+
+
+def _attach_server_commands() -> None:
+    from temix.server.commands import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_attach_server_commands()

@@ -8,17 +8,21 @@ with :mod:`temix.xmlsafe` and check them with :mod:`temix.validation` first.
 
 The wire shapes are described in docs/profile.md; each payload's element and the order of its
 fields are the table ``_PAYLOADS`` at the bottom of this module.
+
+``encode_item`` and ``decode_item`` write and read one stored tender, quote, transaction,
+delivery or market context as bytes: the same element a payload carries it in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from lxml import etree
 
@@ -66,6 +70,8 @@ from temix.namespaces import (
     XSI,
     prefixed,
 )
+from temix.settlement import BalancingTrade, Publication, SettlementStatement
+from temix.xmlsafe import XmlRejected, parse_bytes
 
 _E = TypeVar("_E", bound=Enum)
 
@@ -175,6 +181,16 @@ def _parse_bool(text: str, path: str) -> bool:
     raise DecodeError(path, f"{value!r} is not a boolean")
 
 
+_COUNT = re.compile(r"\+?[0-9]+")
+
+
+def _parse_count(text: str, path: str) -> int:
+    value = text.strip()
+    if _COUNT.fullmatch(value) is None:
+        raise DecodeError(path, f"{value!r} is not a count (a whole number, not negative)")
+    return int(value)
+
+
 def _parse_enum(enum: type[_E], text: str, path: str) -> _E:
     try:
         return enum(text.strip())
@@ -213,6 +229,9 @@ class _Children:
 
     def take(self, tag: str) -> tuple[etree._Element, str] | None:
         return self._next_if((tag,))
+
+    def next_is(self, tags: Iterable[str]) -> bool:
+        return self._position < len(self._items) and self._items[self._position].tag in tags
 
     def need(self, tag: str) -> tuple[etree._Element, str]:
         return self.need_one_of((tag,), prefixed(tag))
@@ -285,6 +304,10 @@ def _decode_interval(
     duration_text, duration_path = _decode_property(*length, "duration")
     moment = _parse_datetime(start_text, start_path, utc_only=True)
     return Interval(moment, parse_duration(duration_text, duration_path))
+
+
+def _decode_start_and_duration(children: _Children) -> Interval:
+    return _decode_interval(children.need(_q(XCAL, "dtstart")), children.need(_q(XCAL, "duration")))
 
 
 def _decode_duration_property(element: etree._Element, path: str) -> timedelta:
@@ -974,9 +997,7 @@ def _decode_stream_intervals(element: etree._Element, path: str) -> tuple[Interv
     intervals = []
     for item in children.take_all((_q(EI, "interval"),)):
         inner = _Children(*item)
-        interval = _decode_interval(
-            inner.need(_q(XCAL, "dtstart")), inner.need(_q(XCAL, "duration"))
-        )
+        interval = _decode_start_and_duration(inner)
         inner.need(_q(TEMIX_EXT, "intervalSelector"))
         inner.done()
         intervals.append(interval)
@@ -990,9 +1011,7 @@ def _encode_plain_interval(element: etree._Element, interval: Interval) -> None:
 
 def _decode_plain_interval(element: etree._Element, path: str) -> Interval:
     children = _Children(element, path)
-    interval = _decode_interval(
-        children.need(_q(XCAL, "dtstart")), children.need(_q(XCAL, "duration"))
-    )
+    interval = _decode_start_and_duration(children)
     children.done()
     return interval
 
@@ -1006,14 +1025,78 @@ def _encode_position(element: etree._Element, position: Position) -> None:
 
 def _decode_position(element: etree._Element, path: str) -> Position:
     children = _Children(element, path)
-    interval = _decode_interval(
-        children.need(_q(XCAL, "dtstart")), children.need(_q(XCAL, "duration"))
-    )
+    interval = _decode_start_and_duration(children)
     net_rate = _decode_number(children.need(_q(TEMIX_EXT, "netRate")))
     energy_amount = _decode_number(children.need(_q(TEMIX_EXT, "energy")))
     cost = _decode_number(children.need(_q(TEMIX_EXT, "cost")))
     children.done()
     return Position(interval, net_rate, energy_amount, cost)
+
+
+def _encode_balancing_trade(element: etree._Element, trade: BalancingTrade) -> None:
+    _encode_start_and_duration(element, trade.interval)
+    _sub(element, _q(TEMIX_EXT, "side"), trade.side.value)
+    _sub(element, _q(TEMIX_EXT, "rate"), format_decimal(trade.rate))
+    _sub(element, _q(TEMIX_EXT, "price"), format_decimal(trade.price))
+    _sub(element, _q(TEMIX_EXT, "energy"), format_decimal(trade.energy))
+    _sub(element, _q(TEMIX_EXT, "amount"), format_decimal(trade.amount))
+
+
+def _decode_balancing_trade(element: etree._Element, path: str) -> BalancingTrade:
+    children = _Children(element, path)
+    interval = _decode_start_and_duration(children)
+    side_element, side_path = children.need(_q(TEMIX_EXT, "side"))
+    side = _parse_enum(Side, _text(side_element, side_path), side_path)
+    rate = _decode_number(children.need(_q(TEMIX_EXT, "rate")))
+    price = _decode_number(children.need(_q(TEMIX_EXT, "price")))
+    energy_amount = _decode_number(children.need(_q(TEMIX_EXT, "energy")))
+    amount = _decode_number(children.need(_q(TEMIX_EXT, "amount")))
+    children.done()
+    return BalancingTrade(interval, side, rate, price, energy_amount, amount)
+
+
+_PUBLISHED_PRICES = ("averagePrice", "minPrice", "maxPrice")
+
+
+def _encode_publication(element: etree._Element, publication: Publication) -> None:
+    if publication.count < 0:
+        raise ModelError("a publication cannot count fewer than no transactions")
+    prices = (publication.average_price, publication.min_price, publication.max_price)
+    if len({price is None for price in prices}) > 1:
+        raise ModelError("a publication has its average, lowest and highest price, or none")
+    _encode_start_and_duration(element, publication.interval)
+    _sub(element, _q(TEMIX_EXT, "count"), str(publication.count))
+    _sub(element, _q(TEMIX_EXT, "totalRate"), format_decimal(publication.total_rate))
+    for local, price in zip(_PUBLISHED_PRICES, prices, strict=True):
+        if price is not None:
+            _sub(element, _q(TEMIX_EXT, local), format_decimal(price))
+
+
+class _PublishedFigures(NamedTuple):
+    """A ``tmx:publication`` as read: its interface is named once, by the reply."""
+
+    interval: Interval
+    count: int
+    total_rate: Decimal
+    prices: tuple[Decimal | None, Decimal | None, Decimal | None]
+
+    def at(self, interface: Interface) -> Publication:
+        return Publication(self.interval, interface, self.count, self.total_rate, *self.prices)
+
+
+def _decode_publication(element: etree._Element, path: str) -> _PublishedFigures:
+    children = _Children(element, path)
+    interval = _decode_start_and_duration(children)
+    count_element, count_path = children.need(_q(TEMIX_EXT, "count"))
+    count = _parse_count(_text(count_element, count_path), count_path)
+    total_rate = _decode_number(children.need(_q(TEMIX_EXT, "totalRate")))
+    average, low, high = None, None, None
+    if children.next_is((_q(TEMIX_EXT, "averagePrice"),)):
+        average, low, high = (
+            _decode_number(children.need(_q(TEMIX_EXT, local))) for local in _PUBLISHED_PRICES
+        )
+    children.done()
+    return _PublishedFigures(interval, count, total_rate, (average, low, high))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1057,6 +1140,16 @@ def _text_kind(tag: str) -> _Kind:
     return _Kind(frozenset({tag}), encode, _text, prefixed(tag))
 
 
+def _decimal_kind(tag: str) -> _Kind:
+    def encode(element: etree._Element, value: Decimal) -> None:
+        element.text = format_decimal(value)
+
+    def decode(element: etree._Element, path: str) -> Decimal:
+        return _decode_number((element, path))
+
+    return _Kind(frozenset({tag}), encode, decode, prefixed(tag))
+
+
 _INTERFACE = _Kind(
     _INTERFACE_TAGS, _encode_interface, _decode_interface, "an EMIX interface", creates=True
 )
@@ -1086,10 +1179,16 @@ _TARGET = _element(_q(EI, "eiTarget"), _encode_target, _decode_target)
 _STREAM_INTERVALS = _element(
     _q(STRM, "intervals"), _encode_stream_intervals, _decode_stream_intervals
 )
-_POSITION_INTERVAL = _element(
-    _q(TEMIX_EXT, "interval"), _encode_plain_interval, _decode_plain_interval
-)
+_TMX_INTERVAL = _element(_q(TEMIX_EXT, "interval"), _encode_plain_interval, _decode_plain_interval)
 _POSITION = _element(_q(TEMIX_EXT, "position"), _encode_position, _decode_position)
+_FORWARD_COST = _decimal_kind(_q(TEMIX_EXT, "forwardCost"))
+_BALANCING_COST = _decimal_kind(_q(TEMIX_EXT, "balancingCost"))
+_PREMIUMS = _decimal_kind(_q(TEMIX_EXT, "premiums"))
+_TOTAL = _decimal_kind(_q(TEMIX_EXT, "total"))
+_BALANCING_TRADE = _element(
+    _q(TEMIX_EXT, "balancingTrade"), _encode_balancing_trade, _decode_balancing_trade
+)
+_PUBLICATION = _element(_q(TEMIX_EXT, "publication"), _encode_publication, _decode_publication)
 _POWER_UNIT = _Kind(
     frozenset({_q(POWER, "powerReal")}),
     _encode_power_unit,
@@ -1121,8 +1220,86 @@ class _Field:
     occurs: _Occurs = _Occurs.ONE
 
 
-def _fields(*specs: tuple[str, _Kind] | tuple[str, _Kind, _Occurs]) -> tuple[_Field, ...]:
-    return tuple(_Field(*spec) for spec in specs)
+@dataclass(frozen=True)
+class _Group:
+    """Fields written all together or not at all; the first one's element tells which."""
+
+    fields: tuple[_Field, ...]
+
+
+_FieldSpec = tuple[str, _Kind] | tuple[str, _Kind, _Occurs]
+
+
+def _fields(*specs: _FieldSpec | _Group) -> tuple[_Field | _Group, ...]:
+    return tuple(spec if isinstance(spec, _Group) else _Field(*spec) for spec in specs)
+
+
+def _group(*specs: _FieldSpec) -> _Group:
+    return _Group(tuple(_Field(*spec) for spec in specs))
+
+
+def _attributes(payload: Any) -> dict[str, Any]:
+    return {field.name: getattr(payload, field.name) for field in dataclasses.fields(payload)}
+
+
+@dataclass(frozen=True)
+class _Form:
+    """How one payload class is written: its element and its wire fields in order.
+
+    ``values`` gives the wire fields' values by name (by default the payload's attributes, when
+    they are the wire fields one for one); a group is written when its first field's name is
+    among them. ``build`` makes the payload from the values read, in which an absent group's
+    names are missing (by default the class is called with them).
+    """
+
+    tag: str
+    fields: tuple[_Field | _Group, ...]
+    values: Callable[[Any], Mapping[str, Any]] = _attributes
+    build: Callable[[dict[str, Any]], Any] | None = None
+
+
+def _settlement_reply_values(reply: p.ReplySettlement) -> dict[str, Any]:
+    values = _attributes(reply)
+    statement = values.pop("statement")
+    if statement is not None:
+        values |= _attributes(statement)
+        values["total"] = statement.total
+    return values
+
+
+def _settlement_reply(values: dict[str, Any]) -> p.ReplySettlement:
+    """The reply read; a statement whose printed total is not the sum of its parts is refused."""
+    statement = None
+    if "party_id" in values:
+        statement = SettlementStatement(
+            values.pop("party_id"),
+            values.pop("interface"),
+            values.pop("period"),
+            values.pop("forward_cost"),
+            values.pop("balancing_cost"),
+            values.pop("premiums"),
+            values.pop("balancing_trades"),
+        )
+        total = values.pop("total")
+        if total != statement.total:
+            raise ModelError(
+                f"tmx:total is {format_decimal(total)} but tmx:forwardCost + tmx:balancingCost"
+                f" + tmx:premiums is {format_decimal(statement.total)}"
+            )
+    return p.ReplySettlement(statement=statement, **values)
+
+
+def _present_values(reply: Any) -> dict[str, Any]:
+    """A reply's attributes without the absent ones, so that a refusal's group is not written."""
+    return {name: value for name, value in _attributes(reply).items() if value is not None}
+
+
+def _publication_reply(values: dict[str, Any]) -> p.ReplyPublication:
+    if "publications" not in values:
+        return p.ReplyPublication(**values)
+    figures: tuple[_PublishedFigures, ...] = values.pop("publications")
+    publications = tuple(published.at(values["interface"]) for published in figures)
+    return p.ReplyPublication(publications=publications, **values)
 
 
 ONE, OPTIONAL, MANY, SOME, LIST = (
@@ -1133,8 +1310,8 @@ ONE, OPTIONAL, MANY, SOME, LIST = (
     _Occurs.LIST,
 )
 
-_PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
-    p.CreateTender: (
+_PAYLOADS: Mapping[type, _Form] = {
+    p.CreateTender: _Form(
         _q(PYLD, "eiCreateTender"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1143,7 +1320,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("tenders", _TENDER, SOME),
         ),
     ),
-    p.CreatedTender: (
+    p.CreatedTender: _Form(
         _q(PYLD, "eiCreatedTender"),
         _fields(
             ("response", _RESPONSE),
@@ -1153,7 +1330,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("tender_ids", _TENDER_ID, MANY),
         ),
     ),
-    p.CancelTender: (
+    p.CancelTender: _Form(
         _q(PYLD, "eiCancelTender"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1162,7 +1339,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("tender_ids", _TENDER_ID, SOME),
         ),
     ),
-    p.CanceledTender: (
+    p.CanceledTender: _Form(
         _q(PYLD, "eiCanceledTender"),
         _fields(
             ("response", _RESPONSE),
@@ -1171,7 +1348,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("counterparty_id", _COUNTERPARTY_ID, OPTIONAL),
         ),
     ),
-    p.RequestTender: (
+    p.RequestTender: _Form(
         _q(PYLD, "eiRequestTender"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1183,7 +1360,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("intervals", _STREAM_INTERVALS, LIST),
         ),
     ),
-    p.ReplyTender: (
+    p.ReplyTender: _Form(
         _q(PYLD, "eiReplyTender"),
         _fields(
             ("response", _RESPONSE),
@@ -1191,7 +1368,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("tenders", _TENDER, MANY),
         ),
     ),
-    p.DistributeTender: (
+    p.DistributeTender: _Form(
         _q(PYLD, "eiDistributeTender"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1200,7 +1377,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("tenders", _TENDER, SOME),
         ),
     ),
-    p.CreateQuote: (
+    p.CreateQuote: _Form(
         _q(PYLD, "eiCreateQuote"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1209,7 +1386,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("quotes", _QUOTE, SOME),
         ),
     ),
-    p.CreatedQuote: (
+    p.CreatedQuote: _Form(
         _q(PYLD, "eiCreatedQuote"),
         _fields(
             ("response", _RESPONSE),
@@ -1219,7 +1396,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("quote_ids", _QUOTE_ID, MANY),
         ),
     ),
-    p.CancelQuote: (
+    p.CancelQuote: _Form(
         _q(PYLD, "eiCancelQuote"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1228,7 +1405,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("quote_ids", _QUOTE_ID, SOME),
         ),
     ),
-    p.CanceledQuote: (
+    p.CanceledQuote: _Form(
         _q(PYLD, "eiCanceledQuote"),
         _fields(
             ("response", _RESPONSE),
@@ -1237,7 +1414,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("publisher_party_id", _PUBLISHER_ID, OPTIONAL),
         ),
     ),
-    p.RequestQuote: (
+    p.RequestQuote: _Form(
         _q(PYLD, "eiRequestQuote"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1248,7 +1425,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("intervals", _STREAM_INTERVALS, LIST),
         ),
     ),
-    p.ReplyQuote: (
+    p.ReplyQuote: _Form(
         _q(PYLD, "eiReplyQuote"),
         _fields(
             ("response", _RESPONSE),
@@ -1256,7 +1433,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("quotes", _QUOTE, MANY),
         ),
     ),
-    p.CreateTransaction: (
+    p.CreateTransaction: _Form(
         _q(PYLD, "eiCreateTransaction"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1265,7 +1442,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("transactions", _TRANSACTION, SOME),
         ),
     ),
-    p.CreatedTransaction: (
+    p.CreatedTransaction: _Form(
         _q(PYLD, "eiCreatedTransaction"),
         _fields(
             ("counterparty_id", _COUNTERPARTY_ID),
@@ -1275,7 +1452,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("transaction_ids", _TRANSACTION_ID, MANY),
         ),
     ),
-    p.RequestTransaction: (
+    p.RequestTransaction: _Form(
         _q(PYLD, "eiRequestTransaction"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1287,7 +1464,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("intervals", _STREAM_INTERVALS, LIST),
         ),
     ),
-    p.ReplyTransaction: (
+    p.ReplyTransaction: _Form(
         _q(PYLD, "eiReplyTransaction"),
         _fields(
             ("response", _RESPONSE),
@@ -1295,7 +1472,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("transactions", _TRANSACTION, MANY),
         ),
     ),
-    p.CreateDelivery: (
+    p.CreateDelivery: _Form(
         _q(PYLD, "eiCreateDelivery"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1303,7 +1480,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("deliveries", _DELIVERY, SOME),
         ),
     ),
-    p.CreatedDelivery: (
+    p.CreatedDelivery: _Form(
         _q(PYLD, "eiCreatedDelivery"),
         _fields(
             ("response", _RESPONSE),
@@ -1311,7 +1488,7 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("deliveries", _STORED_DELIVERY, MANY),
         ),
     ),
-    p.RequestDelivery: (
+    p.RequestDelivery: _Form(
         _q(TEMIX_EXT, "eiRequestDelivery"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1322,11 +1499,11 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("intervals", _STREAM_INTERVALS, LIST),
         ),
     ),
-    p.ReplyDelivery: (
+    p.ReplyDelivery: _Form(
         _q(TEMIX_EXT, "eiReplyDelivery"),
         _fields(("response", _RESPONSE), ("deliveries", _STORED_DELIVERY, MANY)),
     ),
-    p.RequestMarketContext: (
+    p.RequestMarketContext: _Form(
         _q(PYLD, "eiRequestEiMarketContext"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1334,15 +1511,15 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("party_id", _PARTY_ID, OPTIONAL),
         ),
     ),
-    p.ReplyEiMarketContext: (
+    p.ReplyEiMarketContext: _Form(
         _q(PYLD, "eiReplyEiMarketContext"),
         _fields(("response", _RESPONSE), ("responses", _RESPONSES, LIST)),
     ),
-    p.ReplyMarketContext: (
+    p.ReplyMarketContext: _Form(
         _q(TEMIX_EXT, "eiReplyMarketContext"),
         _fields(("response", _RESPONSE), ("market_contexts", _MARKET_CONTEXT, MANY)),
     ),
-    p.RequestPosition: (
+    p.RequestPosition: _Form(
         _q(TEMIX_EXT, "eiRequestPosition"),
         _fields(
             ("request_id", _REQUEST_ID),
@@ -1350,53 +1527,128 @@ _PAYLOADS: Mapping[type, tuple[str, tuple[_Field, ...]]] = {
             ("party_id", _PARTY_ID),
             ("market_context", _MARKET_CONTEXT_URI),
             ("interface", _INTERFACE),
-            ("intervals", _POSITION_INTERVAL, SOME),
+            ("intervals", _TMX_INTERVAL, SOME),
         ),
     ),
-    p.ReplyPosition: (
+    p.ReplyPosition: _Form(
         _q(TEMIX_EXT, "eiReplyPosition"),
         _fields(
             ("response", _RESPONSE),
+            _group(
+                ("party_id", _PARTY_ID),
+                ("market_context", _MARKET_CONTEXT_URI),
+                ("interface", _INTERFACE),
+                ("power_unit", _POWER_UNIT),
+                ("energy_unit", _ENERGY_UNIT),
+                ("currency", _CURRENCY),
+                ("positions", _POSITION, MANY),
+            ),
+        ),
+        values=_present_values,
+    ),
+    p.RequestSettlement: _Form(
+        _q(TEMIX_EXT, "eiRequestSettlement"),
+        _fields(
+            ("request_id", _REQUEST_ID),
+            ("requestor_party_id", _REQUESTOR_ID),
             ("party_id", _PARTY_ID),
             ("market_context", _MARKET_CONTEXT_URI),
             ("interface", _INTERFACE),
-            ("power_unit", _POWER_UNIT),
-            ("energy_unit", _ENERGY_UNIT),
-            ("currency", _CURRENCY),
-            ("positions", _POSITION, MANY),
+            ("period", _TMX_INTERVAL),
         ),
+    ),
+    p.ReplySettlement: _Form(
+        _q(TEMIX_EXT, "eiReplySettlement"),
+        _fields(
+            ("response", _RESPONSE),
+            _group(
+                ("party_id", _PARTY_ID),
+                ("market_context", _MARKET_CONTEXT_URI),
+                ("interface", _INTERFACE),
+                ("power_unit", _POWER_UNIT),
+                ("energy_unit", _ENERGY_UNIT),
+                ("currency", _CURRENCY),
+                ("period", _TMX_INTERVAL),
+                ("forward_cost", _FORWARD_COST),
+                ("balancing_cost", _BALANCING_COST),
+                ("premiums", _PREMIUMS),
+                ("total", _TOTAL),
+                ("balancing_trades", _BALANCING_TRADE, MANY),
+            ),
+        ),
+        values=_settlement_reply_values,
+        build=_settlement_reply,
+    ),
+    p.RequestPublication: _Form(
+        _q(TEMIX_EXT, "eiRequestPublication"),
+        _fields(
+            ("request_id", _REQUEST_ID),
+            ("requestor_party_id", _REQUESTOR_ID),
+            ("market_context", _MARKET_CONTEXT_URI),
+            ("interface", _INTERFACE),
+            ("intervals", _TMX_INTERVAL, SOME),
+        ),
+    ),
+    p.ReplyPublication: _Form(
+        _q(TEMIX_EXT, "eiReplyPublication"),
+        _fields(
+            ("response", _RESPONSE),
+            _group(
+                ("market_context", _MARKET_CONTEXT_URI),
+                ("interface", _INTERFACE),
+                ("power_unit", _POWER_UNIT),
+                ("energy_unit", _ENERGY_UNIT),
+                ("currency", _CURRENCY),
+                ("publications", _PUBLICATION, MANY),
+            ),
+        ),
+        values=_present_values,
+        build=_publication_reply,
     ),
 }
 
-_PAYLOAD_BY_TAG = {tag: (cls, fields) for cls, (tag, fields) in _PAYLOADS.items()}
+_PAYLOAD_BY_TAG = {form.tag: (cls, form) for cls, form in _PAYLOADS.items()}
 
 #: The element each payload class is written as.
-PAYLOAD_ELEMENTS: Mapping[type, str] = {cls: tag for cls, (tag, _) in _PAYLOADS.items()}
+PAYLOAD_ELEMENTS: Mapping[type, str] = {cls: form.tag for cls, form in _PAYLOADS.items()}
 
 
 def encode(payload: p.Payload) -> etree._Element:
     """The payload as an element, with the profile's prefixes declared on it."""
     try:
-        tag, fields = _PAYLOADS[type(payload)]
+        form = _PAYLOADS[type(payload)]
     except KeyError:
         raise TypeError(f"{type(payload).__name__} is not a TeMIX payload") from None
-    root = etree.Element(tag, nsmap=PREFIXES)
+    root = etree.Element(form.tag, nsmap=PREFIXES)
+    _write_fields(root, form.fields, form.values(payload), type(payload).__name__)
+    return root
+
+
+def _write_fields(
+    parent: etree._Element,
+    fields: tuple[_Field | _Group, ...],
+    values: Mapping[str, Any],
+    owner: str,
+) -> None:
     for field in fields:
-        value = getattr(payload, field.name)
+        if isinstance(field, _Group):
+            if field.fields[0].name in values:
+                _write_fields(parent, field.fields, values, owner)
+            continue
+        value = values[field.name]
         if field.occurs is _Occurs.ONE:
-            field.kind.write(root, value)
+            field.kind.write(parent, value)
         elif field.occurs is _Occurs.OPTIONAL:
             if value is not None:
-                field.kind.write(root, value)
+                field.kind.write(parent, value)
         elif field.occurs is _Occurs.LIST:
             if value:
-                field.kind.write(root, value)
+                field.kind.write(parent, value)
         else:
             if field.occurs is _Occurs.SOME and not value:
-                raise ModelError(f"{type(payload).__name__}.{field.name} needs at least one item")
+                raise ModelError(f"{owner}.{field.name} needs at least one item")
             for item in value:
-                field.kind.write(root, item)
-    return root
+                field.kind.write(parent, item)
 
 
 def encode_bytes(payload: p.Payload) -> bytes:
@@ -1409,12 +1661,25 @@ def decode(document: etree._Element | etree._ElementTree) -> p.Payload:
     root = document.getroot() if isinstance(document, etree._ElementTree) else document
     path = f"/{prefixed(root.tag)}"
     try:
-        cls, fields = _PAYLOAD_BY_TAG[root.tag]
+        cls, form = _PAYLOAD_BY_TAG[root.tag]
     except KeyError:
         raise DecodeError(path, "not a TeMIX payload element") from None
     children = _Children(root, path)
     values: dict[str, Any] = {}
+    _read_fields(children, form.fields, values)
+    children.done()
+    build = form.build or (lambda values: cls(**values))
+    return _model(path, lambda: build(values))
+
+
+def _read_fields(
+    children: _Children, fields: tuple[_Field | _Group, ...], values: dict[str, Any]
+) -> None:
     for field in fields:
+        if isinstance(field, _Group):
+            if children.next_is(field.fields[0].kind.tags):
+                _read_fields(children, field.fields, values)
+            continue
         kind = field.kind
         if field.occurs is _Occurs.ONE:
             values[field.name] = kind.decode(*children.need_one_of(kind.tags, kind.what))
@@ -1429,8 +1694,6 @@ def decode(document: etree._Element | etree._ElementTree) -> p.Payload:
             if field.occurs is _Occurs.SOME and not items:
                 raise DecodeError(children.here(), f"expected at least one {kind.what}")
             values[field.name] = tuple(kind.decode(*item) for item in items)
-    children.done()
-    return _model(path, lambda: cls(**values))
 
 
 def _take_one(children: _Children, kind: _Kind) -> tuple[etree._Element, str] | None:
@@ -1439,3 +1702,52 @@ def _take_one(children: _Children, kind: _Kind) -> tuple[etree._Element, str] | 
         if found is not None:
             return found
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored items
+
+Item = Tender | Quote | Transaction | Delivery | MarketContext
+"""What the server stores, each as the element a payload carries it in."""
+
+_ITEMS: Mapping[type, _Kind] = {
+    Tender: _TENDER,
+    Quote: _QUOTE,
+    Transaction: _TRANSACTION,
+    Delivery: _STORED_DELIVERY,
+    MarketContext: _MARKET_CONTEXT,
+}
+_ITEM_BY_TAG = {tag: kind for kind in _ITEMS.values() for tag in kind.tags}
+
+
+def encode_item(item: Item) -> bytes:
+    """The item as a UTF-8 XML document whose root is ``ei:eiTender``, ``ei:eiQuote``,
+    ``ei:eiTransaction``, ``ei:eiDelivery`` (a delivery needs its id and creation time) or
+    ``ei:eiMarketContext``, with the profile's prefixes declared on it; the same value always
+    gives the same bytes."""
+    try:
+        kind = _ITEMS[type(item)]
+    except KeyError:
+        raise TypeError(f"{type(item).__name__} is not a stored TeMIX item") from None
+    (tag,) = kind.tags
+    root = etree.Element(tag, nsmap=PREFIXES)
+    kind.encode(root, item)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def decode_item(data: bytes) -> Item:
+    """Read bytes written by :func:`encode_item` back into the item."""
+    try:
+        # The item was capped in size when it arrived in a request; here only its shape is
+        # checked (an element takes more than one byte, so neither cap below can bite).
+        root = parse_bytes(data, max_bytes=len(data), max_elements=len(data)).getroot()
+    except XmlRejected as error:
+        raise DecodeError("/", error.reason) from None
+    path = f"/{prefixed(root.tag)}"
+    kind = _ITEM_BY_TAG.get(root.tag)
+    if kind is None:
+        raise DecodeError(
+            path,
+            "not a stored TeMIX item (a tender, quote, transaction, delivery or market context)",
+        )
+    return kind.decode(root, path)

@@ -14,6 +14,7 @@ from temix.model import (
     Interface,
     Interval,
     MarketContext,
+    ModelError,
     Position,
     PowerUnit,
     Quote,
@@ -22,6 +23,17 @@ from temix.model import (
     Tender,
     Transaction,
 )
+from temix.settlement import Publication, SettlementStatement
+
+
+def _all_or_none(what: str, parts: tuple[object, ...], items: tuple[object, ...]) -> None:
+    """A reply's content after its response is there in full, or absent (a refusal)."""
+    absent = {part is None for part in parts}
+    if len(absent) > 1 or (absent == {True} and items):
+        raise ModelError(
+            f"{what} has all of its market context, units and currency, or none of them "
+            "and nothing else"
+        )
 
 
 @dataclass(frozen=True)
@@ -232,14 +244,105 @@ class RequestPosition:
 
 @dataclass(frozen=True)
 class ReplyPosition:
+    """Positions with the party, market context, interface, units and currency they are
+    for; a refusal has the response alone and none of the others."""
+
     response: Response
+    party_id: str | None = None
+    market_context: str | None = None
+    interface: Interface | None = None
+    power_unit: PowerUnit | None = None
+    energy_unit: EnergyUnit | None = None
+    currency: str | None = None
+    positions: tuple[Position, ...] = ()
+
+    def __post_init__(self) -> None:
+        _all_or_none(
+            "a position reply",
+            (
+                self.party_id,
+                self.market_context,
+                self.interface,
+                self.power_unit,
+                self.energy_unit,
+                self.currency,
+            ),
+            self.positions,
+        )
+
+
+@dataclass(frozen=True)
+class RequestSettlement:
+    request_id: str
+    requestor_party_id: str
     party_id: str
     market_context: str
     interface: Interface
-    power_unit: PowerUnit
-    energy_unit: EnergyUnit
-    currency: str
-    positions: tuple[Position, ...] = ()
+    period: Interval
+
+
+@dataclass(frozen=True)
+class ReplySettlement:
+    """A settlement statement with the market context, units and currency its figures are
+    written in; a refusal has the response alone and none of the others."""
+
+    response: Response
+    statement: SettlementStatement | None = None
+    market_context: str | None = None
+    power_unit: PowerUnit | None = None
+    energy_unit: EnergyUnit | None = None
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = (
+            self.statement,
+            self.market_context,
+            self.power_unit,
+            self.energy_unit,
+            self.currency,
+        )
+        if len({part is None for part in parts}) > 1:
+            raise ModelError(
+                "a settlement reply has a statement, market context, units and currency, "
+                "or none of them"
+            )
+
+
+@dataclass(frozen=True)
+class RequestPublication:
+    request_id: str
+    requestor_party_id: str
+    market_context: str
+    interface: Interface
+    intervals: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class ReplyPublication:
+    """Publications at one interface: the wire names the interface once, for all of them."""
+
+    response: Response
+    market_context: str | None = None
+    interface: Interface | None = None
+    power_unit: PowerUnit | None = None
+    energy_unit: EnergyUnit | None = None
+    currency: str | None = None
+    publications: tuple[Publication, ...] = ()
+
+    def __post_init__(self) -> None:
+        _all_or_none(
+            "a publication reply",
+            (
+                self.market_context,
+                self.interface,
+                self.power_unit,
+                self.energy_unit,
+                self.currency,
+            ),
+            self.publications,
+        )
+        if any(publication.interface != self.interface for publication in self.publications):
+            raise ModelError("every publication in a reply is at the reply's interface")
 
 
 Payload = (
@@ -269,4 +372,8 @@ Payload = (
     | ReplyMarketContext
     | RequestPosition
     | ReplyPosition
+    | RequestSettlement
+    | ReplySettlement
+    | RequestPublication
+    | ReplyPublication
 )

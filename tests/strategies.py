@@ -11,6 +11,7 @@ from temix import payloads as p
 from temix.model import (
     Delivery,
     EnergyUnit,
+    Interface,
     InterfaceKind,
     Interval,
     Location,
@@ -36,6 +37,7 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
+from temix.settlement import BalancingTrade, Publication, SettlementStatement
 
 identifiers = st.from_regex(r"[A-Za-z][A-Za-z0-9._:-]{0,20}", fullmatch=True)
 uris = st.builds(lambda name: f"http://market.example/{name}", identifiers)
@@ -181,6 +183,60 @@ def _many(strategy: st.SearchStrategy) -> st.SearchStrategy[tuple]:
 
 optional_id = st.none() | identifiers
 
+money = _decimals("-1000000", "1000000", 4)
+balancing_trades = st.builds(
+    BalancingTrade,
+    intervals,
+    st.sampled_from(list(Side)),
+    rates,
+    prices,
+    _decimals("0", "100000", 3),
+    money,
+)
+statements = st.builds(
+    SettlementStatement,
+    identifiers,
+    interfaces,
+    intervals,
+    money,
+    money,
+    money,
+    _many(balancing_trades),
+)
+settlement_replies = st.builds(p.ReplySettlement, responses) | st.builds(
+    p.ReplySettlement, responses, statements, uris, power_units, energy_units, currencies
+)
+
+
+def publications(interface: Interface) -> st.SearchStrategy[Publication]:
+    """Publications at ``interface``: with all three prices, or none when nothing traded."""
+    return st.builds(
+        lambda interval, count, total_rate, published: Publication(
+            interval, interface, count, total_rate, *published
+        ),
+        intervals,
+        st.integers(0, 10_000),
+        _decimals("0", "100000", 3),
+        st.just((None, None, None)) | st.tuples(prices, prices, prices),
+    )
+
+
+publication_replies = interfaces.flatmap(
+    lambda interface: st.builds(
+        p.ReplyPublication,
+        responses,
+        uris,
+        st.just(interface),
+        power_units,
+        energy_units,
+        currencies,
+        _many(publications(interface)),
+    )
+)
+
+#: What the server stores: every kind of value ``temix.codec.encode_item`` writes.
+items = st.one_of(tenders, quotes, transactions, stored_deliveries, market_contexts)
+
 payloads = st.one_of(
     st.builds(p.CreateTender, identifiers, identifiers, identifiers, _some(tenders)),
     st.builds(
@@ -265,4 +321,10 @@ payloads = st.one_of(
         currencies,
         _many(positions),
     ),
+    st.builds(
+        p.RequestSettlement, identifiers, identifiers, identifiers, uris, interfaces, intervals
+    ),
+    settlement_replies,
+    st.builds(p.RequestPublication, identifiers, identifiers, uris, interfaces, _some(intervals)),
+    publication_replies,
 )

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import zeep
+from bindings import HOST, Reply, call, envelope
 from lxml import etree
 
 from temix import codec
@@ -32,7 +33,6 @@ from temix.server.soap import (
 from temix.validation import SchemaSet
 
 OPERATIONS = load_operations()
-HOST = "testhost:8080"
 ENDPOINT = f"http://{HOST}/base/temix"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
@@ -95,77 +95,11 @@ def app() -> SoapApplication:
 # --- An in-process WSGI client --------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def xml(self) -> etree._Element:
-        return etree.fromstring(self.body)
-
-
 class UnreadableStream:
     """A wsgi.input that must not be read."""
 
     def read(self, size: int = -1) -> bytes:
         raise AssertionError("the body was read")
-
-
-def call(
-    app: SoapApplication,
-    method: str = "POST",
-    body: bytes = b"",
-    *,
-    content_type: str | None = None,
-    soap_action: str | None = None,
-    path: str = "/temix",
-    query: str = "",
-    content_length: str | None = None,
-    stream: object = None,
-    extra: dict | None = None,
-) -> Reply:
-    environ = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "/base",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "testhost",
-        "SERVER_PORT": "8080",
-        "HTTP_HOST": HOST,
-        "wsgi.url_scheme": "http",
-        "wsgi.input": stream if stream is not None else io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)) if content_length is None else content_length,
-    }
-    if content_type is not None:
-        environ["CONTENT_TYPE"] = content_type
-    if soap_action is not None:
-        environ["HTTP_SOAPACTION"] = soap_action
-    environ.update(extra or {})
-    started: dict = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        started["status"] = int(status.split()[0])
-        started["headers"] = dict(headers)
-
-    body_out = b"".join(app(environ, start_response))
-    assert started["headers"]["Content-Length"] == str(len(body_out))
-    return Reply(started["status"], started["headers"], body_out)
-
-
-def envelope(
-    payload: etree._Element | bytes, version: SoapVersion = SOAP_1_1, header: str = ""
-) -> bytes:
-    inner = payload if isinstance(payload, bytes) else etree.tostring(payload)
-    ns = version.envelope_ns
-    head = f"<e:Header>{header}</e:Header>" if header else ""
-    return (
-        (
-            f'<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="{ns}">{head}<e:Body>'
-        ).encode()
-        + inner
-        + b"</e:Body></e:Envelope>"
-    )
 
 
 def action_of(operation: str) -> str:
@@ -240,7 +174,7 @@ def server_fault(reply: Reply, version: SoapVersion = SOAP_1_1) -> str:
 
 
 def test_the_operation_table_is_read_from_the_wsdl():
-    assert len(OPERATIONS) == 13
+    assert len(OPERATIONS) == 15
     create = OPERATIONS["EiCreateTender"]
     assert create.request == f"{{{PYLD}}}eiCreateTender"
     assert create.response == f"{{{PYLD}}}eiCreatedTender"
@@ -758,9 +692,9 @@ def _locations(document: etree._Element) -> list[str]:
 def test_the_wsdl_is_served_with_this_servers_address(app):
     document = etree.fromstring(_get(app, f"{ENDPOINT}?wsdl"))
     addresses = _addresses(document)
-    assert len(addresses) == 12
+    assert len(addresses) == 14
     assert set(addresses) == {ENDPOINT}
-    assert len(document.findall(f"{{{WSDL_NS}}}binding")) == 12
+    assert len(document.findall(f"{{{WSDL_NS}}}binding")) == 14
 
 
 def test_every_import_resolves_against_the_served_urls(app):

@@ -59,6 +59,13 @@ OPERATIONS: dict[str, dict[str, tuple[str, str]]] = {
     "TemixPosition": {
         "EiRequestPosition": (f"{{{TMX}}}eiRequestPosition", f"{{{TMX}}}eiReplyPosition"),
     },
+    "TemixSettlement": {
+        "EiRequestSettlement": (f"{{{TMX}}}eiRequestSettlement", f"{{{TMX}}}eiReplySettlement"),
+        "EiRequestPublication": (
+            f"{{{TMX}}}eiRequestPublication",
+            f"{{{TMX}}}eiReplyPublication",
+        ),
+    },
 }
 ALL_OPERATIONS = {op for ops in OPERATIONS.values() for op in ops}
 
@@ -168,7 +175,7 @@ def test_wsdl_shape(path: Path) -> None:
                 assert parts[0].get("type") is None
                 assert _qname(parts[0], parts[0].get("element")) == expected
             requests.append(request)
-    assert len(requests) == len(set(requests)) == 13, "request elements must be distinct"
+    assert len(requests) == len(set(requests)) == 15, "request elements must be distinct"
 
 
 @pytest.mark.parametrize("path", BOTH, ids=lambda p: p.name)

@@ -1,0 +1,236 @@
+"""The temix server: the SOAP binding, the services and the store wired together.
+
+A request goes: SOAP pipeline (:mod:`temix.server.soap`, which validates the payload against
+the schemas) -> :func:`temix.codec.decode` -> idempotency check -> the service
+(:mod:`temix.server.services`) in one store transaction that also remembers the reply ->
+:func:`temix.codec.encode` -> the SOAP pipeline again (which validates the reply) -> the ledger
+records the bytes received and sent before they leave.
+
+Idempotency: a party's requestID identifies its request. The same party and requestID with the
+same payload (compared as the codec re-encodes it, so whitespace and prefixes do not matter)
+gets the stored reply and nothing runs again; with a different payload it is refused with 409.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+from sqlalchemy.exc import IntegrityError
+
+from temix import payloads as p
+from temix.codec import PAYLOAD_ELEMENTS, DecodeError, decode, encode, encode_bytes
+from temix.model import MarketContext, Response
+from temix.responses import ResponseCode, response
+from temix.server.services import Market, new_delivery_id, sender_of
+from temix.server.soap import Exchange, Handler, RequestContext, SoapApplication, load_operations
+from temix.server.store import LedgerEntry, Store, migrate, payload_digest
+from temix.validation import SchemaSet
+from temix.xmlsafe import parse_bytes
+
+logger = logging.getLogger(__name__)
+
+UNSIGNED = "unsigned"
+"""The ledger's verification result for a message that carried no signature."""
+
+DEVELOPMENT_MARKET = MarketContext(
+    uri="urn:temix:market:development",
+    name="temix development market (MW, MWh, USD, UTC, 5-minute intervals)",
+    quantity_step=Decimal("0.001"),
+)
+"""The market context a new store starts with, so that a first exchange needs no set-up."""
+
+_WRITE_ATTEMPTS = 3
+"""How often a request is run when a concurrent request stored the same id first."""
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def prepare(store: Store, clock: Clock = utc_now) -> None:
+    """Migrate the store to the current schema; give an empty store the development market."""
+    migrate(store)
+    with store.transaction() as unit:
+        if not unit.all_market_contexts():
+            unit.put_market_context(DEVELOPMENT_MARKET, clock())
+
+
+# --- Replies that refuse a whole request ------------------------------------------------------
+
+_REFUSAL_REPLIES: dict[type, Callable[[Mapping[str, str], Response], Any]] = {
+    p.CreateTender: lambda ids, answer: p.CreatedTender(
+        answer, (), ids.get("partyID", ""), ids.get("counterPartyID")
+    ),
+    p.DistributeTender: lambda ids, answer: p.CreatedTender(answer, (), ids.get("partyID", "")),
+    p.CancelTender: lambda ids, answer: p.CanceledTender(
+        answer, ids.get("partyID", ""), counterparty_id=ids.get("counterPartyID")
+    ),
+    p.RequestTender: lambda ids, answer: p.ReplyTender(answer),
+    p.CreateQuote: lambda ids, answer: p.CreatedQuote(
+        answer, ids.get("subscriberPartyID", ""), publisher_party_id=ids.get("publisherPartyID")
+    ),
+    p.CancelQuote: lambda ids, answer: p.CanceledQuote(
+        answer,
+        subscriber_party_id=ids.get("subscriberPartyID"),
+        publisher_party_id=ids.get("publisherPartyID"),
+    ),
+    p.RequestQuote: lambda ids, answer: p.ReplyQuote(answer),
+    p.CreateTransaction: lambda ids, answer: p.CreatedTransaction(
+        ids.get("counterPartyID", ""), ids.get("partyID", ""), answer
+    ),
+    p.RequestTransaction: lambda ids, answer: p.ReplyTransaction(answer),
+    p.CreateDelivery: lambda ids, answer: p.CreatedDelivery(answer),
+    p.RequestDelivery: lambda ids, answer: p.ReplyDelivery(answer),
+    p.RequestMarketContext: lambda ids, answer: p.ReplyMarketContext(answer),
+    p.RequestPosition: lambda ids, answer: p.ReplyPosition(answer),
+}
+
+_REQUEST_CLASS_BY_TAG = {
+    tag: cls for cls, tag in PAYLOAD_ELEMENTS.items() if cls in _REFUSAL_REPLIES
+}
+
+
+def _ids(element: etree._Element) -> dict[str, str]:
+    """The text of the payload's simple children (request and party ids) by local name."""
+    return {
+        etree.QName(child).localname: (child.text or "").strip()
+        for child in element
+        if isinstance(child.tag, str) and len(child) == 0
+    }
+
+
+def _refusal(element: etree._Element, code: ResponseCode, description: str, now: datetime) -> Any:
+    ids = _ids(element)
+    answer = response(code, ids.get("requestID", ""), description, created=now)
+    return _REFUSAL_REPLIES[_REQUEST_CLASS_BY_TAG[element.tag]](ids, answer)
+
+
+# --- The handler --------------------------------------------------------------------------------
+
+
+class MarketEndpoint:
+    """The SOAP handler of every service: decode, run once, remember, encode."""
+
+    def __init__(
+        self, store: Store, clock: Clock = utc_now, new_id: Callable[[], str] = new_delivery_id
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.new_id = new_id
+
+    def _now(self) -> datetime:
+        """The market's time of the request: whole seconds, like every instant in EMIX."""
+        return self.clock().replace(microsecond=0)
+
+    def __call__(self, element: etree._Element, context: RequestContext) -> etree._Element:
+        notes = context.notes
+        try:
+            request = decode(element)
+        except DecodeError as error:
+            reply = _refusal(element, ResponseCode.BAD_REQUEST, str(error), self._now())
+            notes["outcome"] = reply.response.code
+            return encode(reply)
+        sender = sender_of(request)
+        notes["party_id"] = sender
+        notes["request_id"] = request.request_id
+        counterparty = getattr(request, "counterparty_id", None)
+        if counterparty is not None:
+            notes["counterparty_id"] = counterparty
+        reply_bytes = self._run_once(element, request, sender, notes.get("operation", ""))
+        reply_element = parse_bytes(reply_bytes).getroot()
+        code = reply_element.findtext("{*}eiResponse/{*}responseCode")
+        notes["outcome"] = code or ""
+        return reply_element
+
+    def _run_once(
+        self, element: etree._Element, request: Any, sender: str, operation: str
+    ) -> bytes:
+        digest = payload_digest(encode_bytes(request))
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                with self.store.transaction() as unit:
+                    now = self._now()
+                    stored = unit.stored_reply(sender, request.request_id)
+                    if stored is not None:
+                        if stored.payload_digest == digest:
+                            return stored.reply
+                        reused = _refusal(
+                            element,
+                            ResponseCode.CONFLICT,
+                            f"request id {request.request_id} was already used by {sender} "
+                            "for a different request",
+                            now,
+                        )
+                        return encode_bytes(reused)
+                    reply = Market(unit, now, self.new_id).handle(request)
+                    reply_bytes = encode_bytes(reply)
+                    unit.remember_reply(
+                        sender, request.request_id, operation, digest, reply_bytes, now
+                    )
+                    return reply_bytes
+            except IntegrityError:
+                # A concurrent request stored the same id first; run again to see it.
+                if attempt == _WRITE_ATTEMPTS:
+                    raise
+                logger.info("%s %s: concurrent write, running again", operation, request.request_id)
+        raise AssertionError("unreachable")
+
+
+class Ledger:
+    """The SOAP application's observer: appends every exchange to the store's ledger."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, exchange: Exchange) -> None:
+        notes = exchange.notes
+        entry = LedgerEntry(
+            received_at=exchange.received_at,
+            sent_at=exchange.sent_at,
+            operation=notes.get("operation"),
+            party_id=notes.get("party_id"),
+            counterparty_id=notes.get("counterparty_id"),
+            request_id=notes.get("request_id"),
+            verification=notes.get("verification", UNSIGNED),
+            outcome=notes.get("outcome", str(exchange.status)),
+            http_status=exchange.status,
+            remote_address=exchange.remote_address,
+            request=exchange.request,
+            response=exchange.response,
+        )
+        with self.store.transaction() as unit:
+            unit.append_ledger(entry)
+
+
+def market_handlers(endpoint: Handler) -> dict[str, Handler]:
+    """``endpoint`` for every WSDL operation whose request the services answer."""
+    return {
+        operation.name: endpoint
+        for operation in load_operations().values()
+        if operation.request in _REQUEST_CLASS_BY_TAG
+    }
+
+
+def create_app(
+    store: Store,
+    *,
+    clock: Clock = utc_now,
+    schemas: SchemaSet | None = None,
+    public_url: str | None = None,
+    new_id: Callable[[], str] = new_delivery_id,
+) -> SoapApplication:
+    """The WSGI application of a temix server over ``store`` (already prepared)."""
+    return SoapApplication(
+        market_handlers(MarketEndpoint(store, clock, new_id)),
+        schemas,
+        public_url=public_url,
+        observer=Ledger(store),
+        clock=clock,
+    )
