@@ -90,6 +90,8 @@ _REFUSAL_REPLIES: dict[type, Callable[[Mapping[str, str], Response], Any]] = {
     p.RequestDelivery: lambda ids, answer: p.ReplyDelivery(answer),
     p.RequestMarketContext: lambda ids, answer: p.ReplyMarketContext(answer),
     p.RequestPosition: lambda ids, answer: p.ReplyPosition(answer),
+    p.RequestSettlement: lambda ids, answer: p.ReplySettlement(answer),
+    p.RequestPublication: lambda ids, answer: p.ReplyPublication(answer),
 }
 
 _REQUEST_CLASS_BY_TAG = {

@@ -6,17 +6,19 @@ migrates it to the current schema first, so that no command needs a set-up step.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import click
 from lxml import etree
 
-from temix.codec import DecodeError, decode, decode_item
-from temix.model import MarketContext
+from temix.codec import DecodeError, decode, decode_item, parse_duration
+from temix.model import Interval, MarketContext, ModelError
 from temix.payloads import ReplyMarketContext
 from temix.server import serve as hosting
 from temix.server.app import create_app, prepare, utc_now
@@ -231,4 +233,58 @@ def ledger(
         click.echo(json.dumps(record))
 
 
-COMMANDS = (serve, market, group, ledger)
+BALANCING_PRICE_COLUMNS = ("location", "start", "duration", "price")
+
+
+def _read_balancing_prices(file: Path) -> list[tuple[str, Interval, Decimal]]:
+    """Rows of ``location,start,duration,price``: a node id, an ISO 8601 start with its UTC
+    offset, an ISO 8601 duration such as PT5M, and the price per unit of the market's energy."""
+    rows = []
+    with file.open(newline="") as opened:
+        reader = csv.DictReader(opened)
+        if tuple(reader.fieldnames or ()) != BALANCING_PRICE_COLUMNS:
+            raise click.ClickException(
+                f"{file}: the header must be {','.join(BALANCING_PRICE_COLUMNS)}"
+            )
+        for number, row in enumerate(reader, start=2):
+            try:
+                start = datetime.fromisoformat(row["start"].replace("Z", "+00:00"))
+                if start.tzinfo is None:
+                    raise ValueError("the start needs a UTC offset or Z")
+                duration = parse_duration(row["duration"], f"{file}:{number}")
+                interval = Interval(start.astimezone(UTC), duration)
+                price = Decimal(row["price"])
+                if not price.is_finite():
+                    raise ValueError(f"price {row['price']!r} is not a number")
+            except (ValueError, ArithmeticError, ModelError) as error:
+                raise click.ClickException(f"{file}:{number}: {error}") from None
+            rows.append((row["location"], interval, price))
+    return rows
+
+
+@click.command("balancing-prices")
+@click.argument("market_context")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@_with_database
+def balancing_prices(
+    market_context: str, files: tuple[Path, ...], database_url: str | None, data_dir: Path
+) -> None:
+    """Load balancing prices for MARKET_CONTEXT from CSV FILES (replacing prices already
+    loaded for the same node and interval).
+
+    Columns: location,start,duration,price, e.g. NODE-A,2026-07-01T15:00:00Z,PT5M,41.20.
+    """
+    rows = [row for file in files for row in _read_balancing_prices(file)]
+    _, store = _prepared_store(database_url, data_dir)
+    with store.transaction() as unit:
+        known = unit.market_context(market_context) is not None
+        if known:
+            for location, interval, price in rows:
+                unit.set_balancing_price(market_context, location, interval, price)
+    store.close()
+    if not known:
+        raise click.ClickException(f"unknown market context {market_context}")
+    click.echo(f"{market_context}: {len(rows)} balancing prices loaded")
+
+
+COMMANDS = (serve, market, group, ledger, balancing_prices)

@@ -31,6 +31,8 @@ from temix import payloads as p
 from temix.codec import format_decimal, format_instant
 from temix.model import (
     Delivery,
+    Location,
+    MarketContext,
     Product,
     Response,
     Tender,
@@ -54,6 +56,7 @@ from temix.rules import (
     expire_if_due,
 )
 from temix.server.store import Unit
+from temix.settlement import SettlementError, publication, settle
 from temix.states import OPEN_STATUSES
 
 _SENDER_FIELD: dict[type, str] = {
@@ -70,6 +73,8 @@ _SENDER_FIELD: dict[type, str] = {
     p.RequestDelivery: "requestor_party_id",
     p.RequestMarketContext: "party_id",
     p.RequestPosition: "requestor_party_id",
+    p.RequestSettlement: "requestor_party_id",
+    p.RequestPublication: "requestor_party_id",
 }
 
 ANONYMOUS = ""
@@ -546,21 +551,11 @@ class Market:
     def request_position(self, request: p.RequestPosition) -> p.ReplyPosition:
         """The party's net positions at the interface over each interval (sells minus buys,
         in the market's units; see :mod:`temix.positions`)."""
-        requestor = request.requestor_party_id
-        market = self.unit.market_context(request.market_context)
-        refusal = None
-        if request.party_id != requestor:
-            refusal = Refusal(
-                ResponseCode.NOT_AUTHORISED,
-                f"{requestor} can read only its own positions, not {request.party_id}'s",
-            )
-        elif market is None:
-            refusal = Refusal(
-                ResponseCode.UNKNOWN, f"unknown market context {request.market_context}"
-            )
-        if refusal is not None:
-            return p.ReplyPosition(response=refusal.response(request.request_id, self.now))
-        assert market is not None
+        market = self._market_for(
+            request.party_id, request.requestor_party_id, request.market_context, "positions"
+        )
+        if isinstance(market, Refusal):
+            return p.ReplyPosition(market.response(request.request_id, self.now))
         records = self.unit.transactions(
             party=request.party_id,
             market_contexts_=(market.uri,),
@@ -580,6 +575,100 @@ class Market:
                 deals, request.party_id, request.interface, request.intervals, units=units
             ),
         )
+
+    # --- settlement and publication
+
+    def _market_for(
+        self, party: str, requestor: str, uri: str, what: str
+    ) -> MarketContext | Refusal:
+        if party != requestor:
+            return Refusal(
+                ResponseCode.NOT_AUTHORISED,
+                f"{requestor} can read only its own {what}, not {party}'s",
+            )
+        market = self.unit.market_context(uri)
+        if market is None:
+            return Refusal(ResponseCode.UNKNOWN, f"unknown market context {uri}")
+        return market
+
+    def request_settlement(self, request: p.RequestSettlement) -> p.ReplySettlement:
+        """The party's metered delivery over the period settled against its transactions at the
+        balancing prices loaded for the interface (see :mod:`temix.settlement`)."""
+        market = self._market_for(
+            request.party_id, request.requestor_party_id, request.market_context, "settlement"
+        )
+        if isinstance(market, Refusal):
+            return p.ReplySettlement(market.response(request.request_id, self.now))
+        interface = request.interface
+        if not isinstance(interface, Location):
+            refusal = Refusal(
+                ResponseCode.BAD_REQUEST,
+                "settlement is at a node or meter (a point interface), not a transport path",
+            )
+            return p.ReplySettlement(refusal.response(request.request_id, self.now))
+        period = request.period
+        records = self.unit.transactions(
+            party=request.party_id, market_contexts_=(market.uri,), intervals=(period,)
+        )
+        deliveries = [
+            _in_market(delivery, market.uri)
+            for delivery in self.unit.deliveries(
+                party=request.party_id, market_contexts_=(market.uri,), intervals=(period,)
+            )
+        ]
+        prices = self.unit.balancing_prices(market.uri, interface.id, period)
+        try:
+            statement = settle(
+                [deal for record in records for deal in deals_of(record)],
+                deliveries,
+                request.party_id,
+                interface,
+                period,
+                prices,
+                units=MarketUnits(market.power_unit, market.energy_unit),
+            )
+        except SettlementError as error:
+            refusal = Refusal(ResponseCode.CONFLICT, f"cannot settle yet: {error}")
+            return p.ReplySettlement(refusal.response(request.request_id, self.now))
+        return p.ReplySettlement(
+            response(ResponseCode.OK, request.request_id, created=self.now),
+            statement,
+            market.uri,
+            market.power_unit,
+            market.energy_unit,
+            market.currency,
+        )
+
+    def request_publication(self, request: p.RequestPublication) -> p.ReplyPublication:
+        """Transacted prices and quantities at the interface for each interval, from every
+        party's transactions: publication is public to the market."""
+        market = self.unit.market_context(request.market_context)
+        if market is None:
+            refusal = Refusal(
+                ResponseCode.UNKNOWN, f"unknown market context {request.market_context}"
+            )
+            return p.ReplyPublication(refusal.response(request.request_id, self.now))
+        units = MarketUnits(market.power_unit, market.energy_unit)
+        published = []
+        for interval in request.intervals:
+            records = self.unit.all_transactions(market.uri, interval)
+            deals = [deals_of(record)[0] for record in records]
+            published.append(publication(deals, interval, request.interface, units=units))
+        return p.ReplyPublication(
+            response(ResponseCode.OK, request.request_id, created=self.now),
+            market.uri,
+            request.interface,
+            market.power_unit,
+            market.energy_unit,
+            market.currency,
+            tuple(published),
+        )
+
+
+def _in_market(delivery: Delivery, market_context: str) -> Delivery:
+    """The delivery with only its readings in ``market_context``."""
+    readings = tuple(r for r in delivery.readings if r.market_context == market_context)
+    return replace(delivery, readings=readings)
 
 
 def _as_standing(record: TenderRecord) -> Tender:
@@ -609,4 +698,6 @@ _SERVICES: dict[type, Callable[[Market, Any], Any]] = {
     p.RequestDelivery: Market.request_delivery,
     p.RequestMarketContext: Market.request_market_context,
     p.RequestPosition: Market.request_position,
+    p.RequestSettlement: Market.request_settlement,
+    p.RequestPublication: Market.request_publication,
 }

@@ -11,13 +11,12 @@ What the server adapter owes these rules:
   transaction and exercise products made here: that is where an accepted or exercised rate
   meets the market's quantity step.
 * Atomicity is the store's. :func:`accept_tender` and :func:`cancel_tender` get the tender
-  record as currently stored and return the record to store; the adapter writes it with a
-  compare-and-swap on the stored status and remaining quantity (``UPDATE ... WHERE status =
-  :read_status AND remaining = :read_remaining``) in the database transaction that stores the
-  new transaction. When two parties race for the last megawatt, one update matches; the other
-  re-reads the record, runs the rule again and is refused with 410 (filled) or 409 (not enough
-  remains).
-* An option's exercises are serialised per option (a lock on the option's row), and the
+  record as currently stored and return the record to store; the adapter reads the record with
+  a row lock (``SELECT ... FOR UPDATE``; SQLite serialises writing transactions instead) in the
+  database transaction that stores the new transaction. When two parties race for the last
+  megawatt, the second waits, reads what the first wrote, runs the rule again and is refused
+  with 410 (filled) or 409 (not enough remains).
+* An option's exercises are serialised the same way (a lock on the option's row), and the
   earlier exercises given to :func:`exercise_option` are read under that lock.
 """
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from lxml import etree
+from market import TestMarket, post
+
+from temix.server.store import sqlite_url
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 CI_RUN = REPO / ".ci" / "run"
+ACTIONS = "http://docs.oasis-open.org/ns/energyinterop/201110/wsdl"
 
 
 def readme_test_command() -> str:
@@ -50,3 +56,29 @@ def test_ci_status_follows_the_test_command_and_no_tests_is_a_failure(
 def test_quick_start_example_glob_matches_files():
     assert "temix validate schemas/examples/valid/*.xml" in README.read_text()
     assert sorted((REPO / "schemas" / "examples" / "valid").glob("*.xml"))
+
+
+FIRST_EXCHANGE = re.compile(r"^send (\w+) ([\w-]+\.xml) +# (\w+), (.*)$", re.MULTILINE)
+
+
+def test_the_first_exchange_gives_what_the_readme_says(tmp_path):
+    """Each ``send`` line of the first exchange, through the server in-process: the reply
+    element and the figures its comment names."""
+    steps = FIRST_EXCHANGE.findall(README.read_text())
+    assert [operation for operation, *_ in steps] == [
+        "EiCreateTender",
+        "EiCreateTransaction",
+        "EiRequestPosition",
+    ]
+    market = TestMarket(sqlite_url(tmp_path / "data"))
+    for operation, file, reply_element, claims in steps:
+        body = (REPO / "docs" / "first-exchange" / file).read_bytes()
+        reply = post(market.app, body, f"{ACTIONS}/{operation}")
+        assert reply.status == 200
+        payload = etree.fromstring(reply.body)[-1][0]
+        assert etree.QName(payload).localname == reply_element
+        text = {etree.QName(node).localname: node.text for node in payload.iter()}
+        for claim in claims.split(", "):
+            name, value = claim.rsplit(" ", 1)
+            assert text[name] == value, (file, name)
+    market.close()
