@@ -56,6 +56,8 @@ from temix.model import (
     Delivery,
     Interval,
     MarketContext,
+    MeterReading,
+    Product,
     Quote,
     Transaction,
     TransactionRecord,
@@ -276,6 +278,19 @@ def _json_list(values: Iterable[str]) -> str:
     return json.dumps(sorted(set(values)))
 
 
+def _matches(
+    parts: Iterable[Product | MeterReading],
+    market_contexts_: Sequence[str],
+    intervals: Sequence[Interval],
+) -> bool:
+    """Whether some part (a quote's product, a delivery's reading) is in one of the market
+    contexts and some part overlaps one of the intervals; an empty filter matches anything."""
+    listed = tuple(parts)
+    in_market = not market_contexts_ or any(p.market_context in market_contexts_ for p in listed)
+    in_time = not intervals or any(p.interval.overlap(i) for p in listed for i in intervals)
+    return in_market and in_time
+
+
 class Unit:
     """The reads and writes of one request, inside one database transaction."""
 
@@ -451,12 +466,8 @@ class Unit:
         found = []
         for row in self.connection.execute(query):
             quote: Quote = decode_item(row.document)
-            products = quote.products
-            if market_contexts_ and not any(p.market_context in market_contexts_ for p in products):
-                continue
-            if intervals and not any(p.interval.overlap(i) for p in products for i in intervals):
-                continue
-            found.append((quote, row.subscriber))
+            if _matches(quote.products, market_contexts_, intervals):
+                found.append((quote, row.subscriber))
         return found
 
     # --- transactions
@@ -589,12 +600,8 @@ class Unit:
         found = []
         for row in self.connection.execute(query):
             delivery: Delivery = decode_item(row.document)
-            readings = delivery.readings
-            if market_contexts_ and not any(r.market_context in market_contexts_ for r in readings):
-                continue
-            if intervals and not any(r.interval.overlap(i) for r in readings for i in intervals):
-                continue
-            found.append(delivery)
+            if _matches(delivery.readings, market_contexts_, intervals):
+                found.append(delivery)
         return found
 
     def set_balancing_price(
