@@ -227,9 +227,16 @@ def create_app(
     schemas: SchemaSet | None = None,
     public_url: str | None = None,
     new_id: Callable[[], str] = new_delivery_id,
+    binding: str = "native",
 ) -> SoapApplication:
-    """The WSGI application of a temix server over ``store`` (already prepared)."""
-    return SoapApplication(
+    """The WSGI application of a temix server over ``store`` (already prepared); ``binding``
+    ``"spyne"`` hosts it on spyne (:mod:`temix.server.spyne`, Python 3.11 only)."""
+    application = SoapApplication
+    if binding == "spyne":
+        from temix.server.spyne import SpyneSoapApplication as application
+    elif binding != "native":
+        raise ValueError(f"unknown binding {binding!r}: native or spyne")
+    return application(
         market_handlers(MarketEndpoint(store, clock, new_id)),
         schemas,
         public_url=public_url,

@@ -12,6 +12,11 @@ hand-written list. Every POST goes through the inbound pipeline of
 11. dispatch on the Body's single child, which must agree with the SOAPAction;
 12. schema validation of the payload, the handler, validation of its reply.
 
+Steps 2-12 run in :meth:`SoapApplication.respond`, from public pieces (:func:`parse_envelope`,
+:meth:`SoapApplication.dispatch` with :func:`check_envelope` and :func:`operation_for`,
+:meth:`SoapApplication.call_handler`): another SOAP stack overrides ``respond`` and runs the
+same pieces at its own seams (:mod:`temix.server.spyne`), and keeps everything around them.
+
 Decisions worth knowing: a body over the byte cap is answered ``413`` with a plain-text body
 (the SOAP version is unknown until the body is read, and it is not read); a faulty request
 never gets a stack trace, and an unexpected error is logged and answered with a generic
@@ -26,7 +31,7 @@ import enum
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,7 +108,6 @@ SOAP_1_2 = SoapVersion(
     ),
 )
 SOAP_VERSIONS = (SOAP_1_1, SOAP_1_2)
-_VERSION_BY_ENVELOPE = {version.envelope_ns: version for version in SOAP_VERSIONS}
 _VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSIONS}
 
 
@@ -252,9 +256,7 @@ def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]
         etree.SubElement(element, "faultstring").text = fault.reason
         return 500, _serialize(envelope)
 
-    header_blocks = list(_soap12_fault_headers(fault))
-    if header_blocks:
-        etree.SubElement(envelope, env + "Header").extend(header_blocks)
+    add_soap12_fault_headers(envelope, fault)
     body = etree.SubElement(envelope, env + "Body")
     element = etree.SubElement(body, env + "Fault")
     code = etree.SubElement(element, env + "Code")
@@ -271,12 +273,18 @@ def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]
     return soap12_status, _serialize(envelope)
 
 
-def _soap12_fault_headers(fault: SoapFault) -> Iterable[etree._Element]:
-    """``Upgrade`` for a VersionMismatch, one ``NotUnderstood`` per header for MustUnderstand
-    (SOAP 1.2 part 1, 5.4.7 and 5.4.8)."""
+def add_soap12_fault_headers(envelope: etree._Element, fault: SoapFault) -> None:
+    """Gives the SOAP 1.2 fault ``envelope`` the Header its fault calls for, before the Body:
+    ``Upgrade`` for a VersionMismatch, one ``NotUnderstood`` per header for MustUnderstand
+    (SOAP 1.2 part 1, 5.4.7 and 5.4.8). The blocks are built in place, so that the prefixes
+    their ``qname`` attributes use stay declared whatever prefix the Envelope uses."""
+    if fault.code is not FaultCode.VERSION_MISMATCH and not fault.not_understood:
+        return
     env = f"{{{SOAP12}}}"
+    header = etree.Element(env + "Header")
+    envelope.insert(0, header)
     if fault.code is FaultCode.VERSION_MISMATCH:
-        upgrade = etree.Element(env + "Upgrade")
+        upgrade = etree.SubElement(header, env + "Upgrade")
         for version in (SOAP_1_2, SOAP_1_1):
             supported = etree.SubElement(
                 upgrade,
@@ -284,12 +292,12 @@ def _soap12_fault_headers(fault: SoapFault) -> Iterable[etree._Element]:
                 nsmap={version.prefix: version.envelope_ns},
             )
             supported.set("qname", f"{version.prefix}:Envelope")
-        yield upgrade
-    for header in fault.not_understood:
-        namespace = etree.QName(header).namespace
-        not_understood = etree.Element(env + "NotUnderstood", nsmap={"hdr": namespace})
-        not_understood.set("qname", f"hdr:{etree.QName(header).localname}")
-        yield not_understood
+    for name in fault.not_understood:
+        qname = etree.QName(name)
+        not_understood = etree.SubElement(
+            header, env + "NotUnderstood", nsmap={"hdr": qname.namespace}
+        )
+        not_understood.set("qname", f"hdr:{qname.localname}")
 
 
 def _serialize(element: etree._Element) -> bytes:
@@ -344,7 +352,9 @@ class SoapLimits:
 
 
 @dataclass
-class _Response:
+class HttpResponse:
+    """What the application answers to one request."""
+
     status: int
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
@@ -409,7 +419,7 @@ class SoapApplication:
         self.public_url = public_url
         self.observer = observer
         self.clock = clock
-        self._dispatch = {
+        self._operations_by_request = {
             version: {
                 operation.request: operation
                 for operation in self.operations.values()
@@ -424,7 +434,7 @@ class SoapApplication:
             response = self._route(environ)
         except Exception:
             logger.exception("unexpected error outside the SOAP pipeline")
-            response = _Response(500, b"internal error\n")
+            response = HttpResponse(500, b"internal error\n")
         headers = [("Content-Type", response.content_type), *response.headers]
         headers.append(("Content-Length", str(len(response.body))))
         start_response(f"{response.status} {_REASONS[response.status]}", headers)
@@ -432,21 +442,21 @@ class SoapApplication:
 
     # --- routing and GETs
 
-    def _route(self, environ: dict[str, Any]) -> _Response:
+    def _route(self, environ: dict[str, Any]) -> HttpResponse:
         method = environ.get("REQUEST_METHOD", "GET")
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             if method != "GET":
-                return _Response(405, b"GET only\n", headers=[("Allow", "GET")])
-            return _Response(200, json.dumps({"status": "ok"}).encode(), "application/json")
+                return HttpResponse(405, b"GET only\n", headers=[("Allow", "GET")])
+            return HttpResponse(200, json.dumps({"status": "ok"}).encode(), "application/json")
         if method == "POST":
             return self._post(environ)
         if method == "GET":
             return self._get(environ)
-        return _Response(
+        return HttpResponse(
             405, b"POST (SOAP) or GET (?wsdl) only\n", headers=[("Allow", "GET, POST")]
         )
 
-    def _get(self, environ: dict[str, Any]) -> _Response:
+    def _get(self, environ: dict[str, Any]) -> HttpResponse:
         query = {
             key.lower(): value
             for key, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -454,15 +464,15 @@ class SoapApplication:
         endpoint = self.public_url or _request_url(environ)
         xml = "text/xml; charset=utf-8"
         if "wsdl" in query:
-            return _Response(200, self._documents.wsdl(endpoint), xml)
+            return HttpResponse(200, self._documents.wsdl(endpoint), xml)
         if "singlewsdl" in query:
-            return _Response(200, self._documents.single_wsdl(endpoint), xml)
+            return HttpResponse(200, self._documents.single_wsdl(endpoint), xml)
         if "xsd" in query:
             schema = self._documents.xsd(query["xsd"], endpoint)
             if schema is None:
-                return _Response(404, b"no such schema\n")
-            return _Response(200, schema, xml)
-        return _Response(
+                return HttpResponse(404, b"no such schema\n")
+            return HttpResponse(200, schema, xml)
+        return HttpResponse(
             405,
             b"GET serves ?wsdl, ?singleWsdl and ?xsd=NAME only\n",
             headers=[("Allow", "GET, POST")],
@@ -470,7 +480,7 @@ class SoapApplication:
 
     # --- POST: the SOAP pipeline
 
-    def _post(self, environ: dict[str, Any]) -> _Response:
+    def _post(self, environ: dict[str, Any]) -> HttpResponse:
         received_at = self.clock()
         notes: dict[str, str] = {}
         body, response = self._soap_post(environ, notes)
@@ -495,18 +505,22 @@ class SoapApplication:
             fault = SoapFault(FaultCode.SERVER, "the server could not record the exchange")
             status, fault_body = _fault_response(version or SOAP_1_1, fault)
             environ["temix.outcome"] = fault.outcome
-            return _Response(status, fault_body, (version or SOAP_1_1).content_type)
+            return HttpResponse(status, fault_body, (version or SOAP_1_1).content_type)
         return response
 
-    def _soap_post(self, environ: dict[str, Any], notes: dict[str, str]) -> tuple[bytes, _Response]:
+    def _soap_post(
+        self, environ: dict[str, Any], notes: dict[str, str]
+    ) -> tuple[bytes, HttpResponse]:
         """The request body as far as it was read, and the response."""
         media_type, parameters = _parse_content_type(environ.get("CONTENT_TYPE", ""))
         wire_version = _VERSION_BY_MEDIA_TYPE.get(media_type)
         if wire_version is None:
             notes["outcome"] = "415"
-            return b"", _Response(415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n")
+            return b"", HttpResponse(
+                415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n"
+            )
         body = _read_body(environ, self.limits.max_bytes)
-        if isinstance(body, _Response):
+        if isinstance(body, HttpResponse):
             notes["outcome"] = str(body.status)
             return b"", body
         if wire_version is SOAP_1_1:
@@ -517,42 +531,36 @@ class SoapApplication:
             soap_action = parameters.get("action")
         context = RequestContext(wire_version, soap_action, body, notes)
         try:
-            reply = self._answer(context)
+            return body, self.respond(context, environ)
         except SoapFault as fault:
-            notes["outcome"] = fault.outcome
-            status, fault_body = _fault_response(context.version, fault)
-            return body, _Response(status, fault_body, context.version.content_type)
+            return body, _fault_answer(context, fault)
         except Exception:
-            logger.exception("unexpected error answering a SOAP %s request", context.version.name)
-            fault = SoapFault(FaultCode.SERVER, "internal server error")
-            notes["outcome"] = fault.outcome
-            status, fault_body = _fault_response(context.version, fault)
-            return body, _Response(status, fault_body, context.version.content_type)
-        return body, _Response(200, reply, context.version.content_type)
+            return body, _fault_answer(context, internal_error(context.version))
 
-    def _answer(self, context: RequestContext) -> bytes:
-        limits = self.limits
-        try:
-            envelope = parse_bytes(
-                context.raw,
-                max_bytes=limits.max_bytes,
-                max_depth=limits.max_depth,
-                max_attributes=limits.max_attributes,
-                max_elements=limits.max_elements,
-            ).getroot()
-        except XmlRejected as rejected:
-            raise SoapFault(
-                FaultCode.CLIENT, f"the request is not acceptable XML: {rejected}"
-            ) from None
-        self._check_version(envelope, context)
-        version = context.version
-        body = _check_structure(envelope, version)
-        self._check_headers(envelope, version)
+    def respond(self, context: RequestContext, environ: dict[str, Any]) -> HttpResponse:
+        """The answer to a SOAP request whose body has been read (``context.raw``).
+
+        This is where another SOAP stack may take over (:mod:`temix.server.spyne`): the HTTP
+        checks before it, and the notes, the observer and the environ keys after it, are the
+        same for every binding. A :class:`SoapFault` raised here is answered as it says, any
+        other exception with a generic Server/Receiver fault.
+        """
+        envelope = parse_envelope(context.raw, self.limits)
+        operation, payload = self.dispatch(envelope, context)
+        reply = self.call_handler(operation, payload, context)
+        return HttpResponse(200, _wrap(reply, context.version), context.version.content_type)
+
+    def dispatch(
+        self, envelope: etree._Element, context: RequestContext
+    ) -> tuple[Operation, etree._Element]:
+        """The operation ``envelope`` calls and its payload, after every step between the parse
+        and the handler, in the pipeline's order: :func:`check_envelope`, the request filter,
+        one payload in the Body, :func:`operation_for`, schema validation of the payload."""
+        body = check_envelope(envelope, context.version, self.understood_headers)
         if self.request_filter is not None:
             self.request_filter(envelope, context)
-        payload = _single_child(body)
-        operation = self._operation_for(payload, context)
-        context.notes["operation"] = operation.name
+        payload = _single_payload(body)
+        operation = operation_for(payload, context, self._operations_by_request[context.version])
         problems = self.schemas.problems(payload)
         if problems:
             first = problems[0]
@@ -560,72 +568,13 @@ class SoapApplication:
                 FaultCode.CLIENT,
                 f"the {operation.name} request is not valid: {first.path}: {first.reason}",
             )
-        reply = self._call_handler(operation, payload, context)
-        return _wrap(reply, version)
+        return operation, payload
 
-    def _check_version(self, envelope: etree._Element, context: RequestContext) -> None:
-        """The Envelope namespace names the version; it must be the one the Content-Type says."""
-        version = _VERSION_BY_ENVELOPE.get(etree.QName(envelope).namespace)
-        if version is None or version is not context.version:
-            raise SoapFault(
-                FaultCode.VERSION_MISMATCH,
-                f"expected a SOAP {context.version.name} Envelope "
-                f"({{{context.version.envelope_ns}}}Envelope) for {context.version.media_type}",
-            )
-        if etree.QName(envelope).localname != "Envelope":
-            raise SoapFault(FaultCode.CLIENT, "the document element is not a SOAP Envelope")
-
-    def _check_headers(self, envelope: etree._Element, version: SoapVersion) -> None:
-        """A MustUnderstand fault for every header block meant for us that nobody processes."""
-        header = envelope.find(f"{{{version.envelope_ns}}}Header")
-        if header is None:
-            return
-        env = f"{{{version.envelope_ns}}}"
-        role_attribute = env + ("actor" if version is SOAP_1_1 else "role")
-        not_understood = []
-        for block in header:
-            if not isinstance(block.tag, str):
-                continue
-            must = block.get(env + "mustUnderstand")
-            if must is None or must.strip() in version.false_values:
-                continue
-            if must.strip() not in version.true_values:
-                raise SoapFault(
-                    FaultCode.CLIENT,
-                    f"mustUnderstand={must!r} on header {prefixed(block.tag)} is not a "
-                    f"SOAP {version.name} boolean",
-                )
-            if block.get(role_attribute) not in version.roles_for_us:
-                continue
-            if block.tag not in self.understood_headers:
-                not_understood.append(block.tag)
-        if not_understood:
-            raise SoapFault(
-                FaultCode.MUST_UNDERSTAND,
-                f"header {prefixed(not_understood[0])} is not understood",
-                not_understood=tuple(not_understood),
-            )
-
-    def _operation_for(self, payload: etree._Element, context: RequestContext) -> Operation:
-        operation = self._dispatch[context.version].get(payload.tag)
-        if operation is None:
-            raise SoapFault(
-                FaultCode.CLIENT, f"no operation takes the element {prefixed(payload.tag)}"
-            )
-        expected = operation.soap_actions[context.version]
-        if context.version is SOAP_1_1 and context.soap_action is None:
-            raise SoapFault(FaultCode.CLIENT, "a SOAP 1.1 request needs a SOAPAction header")
-        if context.soap_action is not None and context.soap_action != expected:
-            raise SoapFault(
-                FaultCode.CLIENT,
-                f"the SOAPAction does not match the Body: {prefixed(payload.tag)} "
-                f"is {operation.name}, whose SOAPAction is {expected!r}",
-            )
-        return operation
-
-    def _call_handler(
+    def call_handler(
         self, operation: Operation, payload: etree._Element, context: RequestContext
     ) -> etree._Element:
+        """The handler's reply to ``payload``, which must be a valid ``operation`` response;
+        a Server fault if there is no handler or its reply is not valid (logged, not sent)."""
         handler = self.handlers.get(operation.name)
         if handler is None:
             raise SoapFault(FaultCode.SERVER, f"the operation {operation.name} is not available")
@@ -650,8 +599,55 @@ class SoapApplication:
         return reply
 
 
-def _check_structure(envelope: etree._Element, version: SoapVersion) -> etree._Element:
-    """Optional Header, then exactly one Body, nothing after it; returns the Body."""
+def _fault_answer(context: RequestContext, fault: SoapFault) -> HttpResponse:
+    context.notes["outcome"] = fault.outcome
+    status, body = _fault_response(context.version, fault)
+    return HttpResponse(status, body, context.version.content_type)
+
+
+# --- The steps of the SOAP pipeline -----------------------------------------------------------
+
+
+def internal_error(version: SoapVersion) -> SoapFault:
+    """The generic Server fault answering the unexpected exception being handled, which is
+    logged: the client never sees its details."""
+    logger.exception("unexpected error answering a SOAP %s request", version.name)
+    return SoapFault(FaultCode.SERVER, "internal server error")
+
+
+def parse_envelope(raw: bytes, limits: SoapLimits) -> etree._Element:
+    """The request's document element, from the one hardened parse of its bytes; a Client
+    fault if the bytes are refused."""
+    try:
+        return parse_bytes(
+            raw,
+            max_bytes=limits.max_bytes,
+            max_depth=limits.max_depth,
+            max_attributes=limits.max_attributes,
+            max_elements=limits.max_elements,
+        ).getroot()
+    except XmlRejected as rejected:
+        raise SoapFault(
+            FaultCode.CLIENT, f"the request is not acceptable XML: {rejected}"
+        ) from None
+
+
+def check_envelope(
+    envelope: etree._Element, version: SoapVersion, understood_headers: Collection[str]
+) -> etree._Element:
+    """The Body of ``envelope``, received as ``version`` (the one the Content-Type names),
+    after the checks that come before any processing: the Envelope namespace is the version's
+    (else a VersionMismatch fault), an optional Header and then one Body, nothing else, and
+    no header block meant for us with ``mustUnderstand`` outside ``understood_headers`` (else
+    a MustUnderstand fault)."""
+    if etree.QName(envelope).namespace != version.envelope_ns:
+        raise SoapFault(
+            FaultCode.VERSION_MISMATCH,
+            f"expected a SOAP {version.name} Envelope "
+            f"({{{version.envelope_ns}}}Envelope) for {version.media_type}",
+        )
+    if etree.QName(envelope).localname != "Envelope":
+        raise SoapFault(FaultCode.CLIENT, "the document element is not a SOAP Envelope")
     env = f"{{{version.envelope_ns}}}"
     children = list(_element_children(envelope, "the Envelope"))
     tags = [child.tag for child in children]
@@ -661,10 +657,43 @@ def _check_structure(envelope: etree._Element, version: SoapVersion) -> etree._E
             "the Envelope must hold an optional Header and then one Body, nothing else "
             f"(found: {', '.join(prefixed(tag) for tag in tags) or 'nothing'})",
         )
+    if len(children) == 2:
+        _check_must_understand(children[0], version, understood_headers)
     return children[-1]
 
 
-def _single_child(body: etree._Element) -> etree._Element:
+def _check_must_understand(
+    header: etree._Element, version: SoapVersion, understood_headers: Collection[str]
+) -> None:
+    """A MustUnderstand fault for every header block meant for us that nobody processes."""
+    env = f"{{{version.envelope_ns}}}"
+    role_attribute = env + ("actor" if version is SOAP_1_1 else "role")
+    not_understood = []
+    for block in header:
+        if not isinstance(block.tag, str):
+            continue
+        must = block.get(env + "mustUnderstand")
+        if must is None or must.strip() in version.false_values:
+            continue
+        if must.strip() not in version.true_values:
+            raise SoapFault(
+                FaultCode.CLIENT,
+                f"mustUnderstand={must!r} on header {prefixed(block.tag)} is not a "
+                f"SOAP {version.name} boolean",
+            )
+        if block.get(role_attribute) not in version.roles_for_us:
+            continue
+        if block.tag not in understood_headers:
+            not_understood.append(block.tag)
+    if not_understood:
+        raise SoapFault(
+            FaultCode.MUST_UNDERSTAND,
+            f"header {prefixed(not_understood[0])} is not understood",
+            not_understood=tuple(not_understood),
+        )
+
+
+def _single_payload(body: etree._Element) -> etree._Element:
     children = list(_element_children(body, "the Body"))
     if len(children) != 1:
         raise SoapFault(
@@ -672,6 +701,29 @@ def _single_child(body: etree._Element) -> etree._Element:
             f"the Body holds {len(children)} elements, expected exactly one payload",
         )
     return children[0]
+
+
+def operation_for(
+    payload: etree._Element,
+    context: RequestContext,
+    operations_by_request: Mapping[str, Operation],
+) -> Operation:
+    """The operation whose request element ``payload`` is (noted as the ``operation`` of
+    ``context.notes``); the SOAPAction must name it when sent, and SOAP 1.1 must send one."""
+    operation = operations_by_request.get(payload.tag)
+    if operation is None:
+        raise SoapFault(FaultCode.CLIENT, f"no operation takes the element {prefixed(payload.tag)}")
+    expected = operation.soap_actions[context.version]
+    if context.version is SOAP_1_1 and context.soap_action is None:
+        raise SoapFault(FaultCode.CLIENT, "a SOAP 1.1 request needs a SOAPAction header")
+    if context.soap_action is not None and context.soap_action != expected:
+        raise SoapFault(
+            FaultCode.CLIENT,
+            f"the SOAPAction does not match the Body: {prefixed(payload.tag)} "
+            f"is {operation.name}, whose SOAPAction is {expected!r}",
+        )
+    context.notes["operation"] = operation.name
+    return operation
 
 
 def _element_children(parent: etree._Element, what: str) -> Iterable[etree._Element]:
@@ -728,18 +780,18 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _read_body(environ: dict[str, Any], max_bytes: int) -> bytes | _Response:
+def _read_body(environ: dict[str, Any], max_bytes: int) -> bytes | HttpResponse:
     """The request body, never reading more than ``max_bytes`` + 1 bytes."""
-    too_large = _Response(413, f"the request body is over {max_bytes} bytes\n".encode())
+    too_large = HttpResponse(413, f"the request body is over {max_bytes} bytes\n".encode())
     stream = environ["wsgi.input"]
     length_header = environ.get("CONTENT_LENGTH", "").strip()
     if not length_header:
         if not environ.get("wsgi.input_terminated"):
-            return _Response(411, b"a Content-Length is required\n")
+            return HttpResponse(411, b"a Content-Length is required\n")
         body = stream.read(max_bytes + 1)
         return too_large if len(body) > max_bytes else body
     if not length_header.isdigit():
-        return _Response(400, b"bad Content-Length\n")
+        return HttpResponse(400, b"bad Content-Length\n")
     length = int(length_header)
     if length > max_bytes:
         return too_large

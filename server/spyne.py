@@ -1,69 +1,66 @@
-"""The temix services hosted by spyne, for shops whose SOAP stack is spyne (``temix[spyne]``).
+"""The temix server hosted by spyne, for shops whose SOAP stack is spyne (``temix[spyne]``).
 
 Needs Python 3.11: spyne 2.14.0, its last release, does not import on Python 3.12 or later.
 
-:func:`spyne_application` takes the same handlers and options as
-:class:`temix.server.soap.SoapApplication` and returns a WSGI application. Each SOAP POST goes
-to one spyne ``Application`` per SOAP version, chosen by the Content-Type. Everything else is
-answered by a ``SoapApplication`` built from the same arguments: GETs (``?wsdl``,
-``?singleWsdl``, ``?xsd=``), ``/health``, other methods, and POSTs that are not SOAP or have no
-usable length (405, 415, 411, 400, 413). So clients get our contract WSDL, not the one spyne
-generates (it cannot import our XSDs and declares every payload ``xs:anyType``).
+:class:`SpyneSoapApplication` takes the arguments of :class:`temix.server.soap.SoapApplication`
+and replaces only its :meth:`~temix.server.soap.SoapApplication.respond`: a SOAP request whose
+body has been read goes to one spyne ``Application`` per SOAP version. Everything around it is
+the native application's: the served contract (``?wsdl``, ``?singleWsdl``, ``?xsd=``, so
+clients get our WSDL, not the one spyne generates, which cannot import our XSDs and declares
+every payload ``xs:anyType``), ``/health``, the HTTP refusals (405, 415, 411, 400, 413), the
+``request_filter`` seam, the ``observer`` (the message ledger) and the request's notes, also
+copied to the WSGI environ as ``temix.<note>``.
 
-The spyne protocols are changed at spyne's own seams, so spyne never parses a request itself:
+The spyne protocols run the native pipeline's steps at spyne's own seams, so spyne never parses
+or dispatches a request itself:
 
-- ``create_in_document`` parses with :func:`temix.xmlsafe.parse_bytes` (no DOCTYPE, no entity,
-  the same limits): a DOCTYPE with an internal entity makes lxml's schema validation fail
-  internally, or crash a schema-bound parser;
-- ``decompose_incoming_envelope`` makes the native binding's checks (version, structure,
-  ``mustUnderstand``, which spyne ignores, SOAPAction) and maps the Body's payload element to
-  its operation: spyne would dispatch on ``{tns}name`` and give an ``AnyXml`` argument only the
-  payload's first child, so the service methods read ``ctx.in_body_doc``;
-- ``validate_body`` validates against our schemas, where spyne would use the schema it
-  generates; the service method calls the handler and validates its reply;
+- ``create_in_document`` parses with :func:`temix.server.soap.parse_envelope` (no DOCTYPE, no
+  entity, the same limits): a DOCTYPE with an internal entity makes lxml's schema validation
+  fail internally, or crash a schema-bound parser;
+- ``decompose_incoming_envelope`` runs :meth:`~temix.server.soap.SoapApplication.dispatch`
+  (the Envelope checks with ``mustUnderstand``, which spyne ignores, the request filter, the
+  SOAPAction, schema validation) and names the operation for spyne: spyne would dispatch on
+  ``{tns}name`` and give an ``AnyXml`` argument only the payload's first child, so the service
+  methods read ``ctx.in_body_doc`` and call the handler through
+  :meth:`~temix.server.soap.SoapApplication.call_handler`;
 - ``serialize`` unwraps the reply from the ``{tns}OperationResponse`` element spyne puts
-  around it, and adds what spyne cannot write in a fault: the SOAP 1.2 MustUnderstand and
-  VersionMismatch codes, ``NotUnderstood`` and ``Upgrade`` headers, subcodes.
+  around it, notes a fault's outcome, and adds what spyne cannot write in a fault: the SOAP 1.2
+  MustUnderstand and VersionMismatch codes, ``NotUnderstood`` and ``Upgrade`` headers,
+  subcodes.
 
 What still differs from the native binding: the reply Envelope has spyne's prefixes
 (``soap11env``, ``soap12env``); a fault carries an empty ``faultactor`` (SOAP 1.1) or ``Role``
-(SOAP 1.2); spyne logs the faults of the service method (a handler's fault, an invalid
-reply) with a traceback on its own loggers; there is no ``request_filter`` (so no WS-Security)
-and no ``observer`` (so no message ledger), and the handlers' ``notes`` do not reach the WSGI
-environ. The native binding is the default: it takes
-about half the time per call, it is the one the WS-Security layer and the ledger plug into, and
-it does not tie the server to Python 3.11.
+(SOAP 1.2); spyne logs the faults of the service method (a handler's fault, an invalid reply)
+with a traceback on its own loggers. The native binding is the default: it takes about half
+the time per call, and it does not tie the server to Python 3.11.
 """
 
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Callable, Iterable, Mapping
-from email.message import Message
-from email.utils import collapse_rfc2231_value, unquote
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
 from lxml import etree
 
-from temix.namespaces import EI_WSDL, SOAP12, prefixed
+from temix.namespaces import EI_WSDL, SOAP12
 from temix.server.soap import (
-    HEALTH_PATH,
     SOAP_1_1,
     SOAP_1_2,
     SOAP_VERSIONS,
     FaultCode,
-    Handler,
+    HttpResponse,
     Operation,
     RequestContext,
     SoapApplication,
     SoapFault,
-    SoapLimits,
     SoapVersion,
+    add_soap12_fault_headers,
+    internal_error,
+    parse_envelope,
 )
-from temix.validation import SchemaSet
-from temix.xmlsafe import XmlRejected, parse_bytes
 
 try:
     from spyne import AnyXml, Application, Fault, ServiceBase, rpc
@@ -74,80 +71,43 @@ except ImportError as missing:
         "temix.server.spyne needs spyne 2.14 on Python 3.11: pip install 'temix[spyne]'"
     ) from missing
 
-logger = logging.getLogger(__name__)
-
-_VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSIONS}
 _SOAP12_CODES = {code.value[0]: code.value[1] for code in FaultCode}
 
-
-def spyne_application(
-    handlers: Mapping[str, Handler],
-    schemas: SchemaSet | None = None,
-    limits: SoapLimits | None = None,
-    *,
-    understood_headers: Iterable[str] = (),
-    public_url: str | None = None,
-) -> SpyneSoapApplication:
-    """The WSGI application serving ``handlers`` through spyne; the arguments mean what they
-    mean for :class:`temix.server.soap.SoapApplication`."""
-    return SpyneSoapApplication(
-        SoapApplication(
-            handlers,
-            schemas,
-            limits,
-            understood_headers=understood_headers,
-            public_url=public_url,
-        )
-    )
+_REQUEST_CONTEXT = "temix.spyne.request_context"
+"""The key of the environ handed to spyne that carries the request's :class:`RequestContext`."""
 
 
-class SpyneSoapApplication:
-    """Routes SOAP POSTs to spyne, everything else to the native application ``contract``.
+class SpyneSoapApplication(SoapApplication):
+    """A :class:`SoapApplication` whose SOAP requests spyne answers; it takes the same
+    arguments. Host it like one: one thread per process."""
 
-    Host it like ``SoapApplication``: one thread per process.
-    """
-
-    def __init__(self, contract: SoapApplication) -> None:
-        self.contract = contract
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
         self._spyne = {
             version: WsgiApplication(
-                _spyne_app(contract, version), max_content_length=contract.limits.max_bytes
+                _spyne_app(self, version), max_content_length=self.limits.max_bytes
             )
             for version in SOAP_VERSIONS
         }
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") == HEALTH_PATH:
-            return self.contract(environ, start_response)
-        media_type, _ = _content_type(environ.get("CONTENT_TYPE", ""))
-        version = _VERSION_BY_MEDIA_TYPE.get(media_type)
-        if version is None:
-            return self.contract(environ, start_response)
-        environ = _with_known_length(environ, self.contract.limits.max_bytes)
-        length = environ.get("CONTENT_LENGTH", "").strip()
-        if not length.isdigit() or int(length) > self.contract.limits.max_bytes:
-            return self.contract(environ, start_response)
-        return self._spyne[version](environ, start_response)
+    def respond(self, context: RequestContext, environ: dict[str, Any]) -> HttpResponse:
+        """The answer spyne writes, from the body already read and checked against the cap."""
+        started: dict[str, Any] = {}
 
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> None:
+            started["status"] = int(status.split()[0])
+            started["content_type"] = dict(headers)["Content-Type"]
 
-def _with_known_length(environ: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    """A body without Content-Length that the server ends is read here (at most one byte over
-    the cap), so that spyne, which would stop silently at its own cap, gets an exact length."""
-    if environ.get("CONTENT_LENGTH", "").strip() or not environ.get("wsgi.input_terminated"):
-        return environ
-    body = environ["wsgi.input"].read(max_bytes + 1)
-    return {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
-
-
-def _content_type(value: str) -> tuple[str, str | None]:
-    """The media type (lower case) and the ``action`` parameter of a Content-Type."""
-    header = Message()
-    header["Content-Type"] = value
-    action = header.get_param("action")
-    return header.get_content_type(), None if action is None else collapse_rfc2231_value(action)
-
-
-# --- The spyne side ---------------------------------------------------------------------------
+        spyne_environ = {
+            **environ,
+            "wsgi.input": io.BytesIO(context.raw),
+            "CONTENT_LENGTH": str(len(context.raw)),
+            _REQUEST_CONTEXT: context,
+        }
+        body = b"".join(self._spyne[context.version](spyne_environ, start_response))
+        return HttpResponse(started["status"], body, started["content_type"])
 
 
 class _CarriedFault(Fault):
@@ -158,68 +118,54 @@ class _CarriedFault(Fault):
         self.soap_fault = fault
 
 
-def _spyne_app(contract: SoapApplication, version: SoapVersion) -> Application:
+@contextmanager
+def _carried_faults(version: SoapVersion) -> Iterator[None]:
+    """Errors as spyne faults, for spyne to write: a :class:`SoapFault` as it is, anything
+    else as the native binding's generic Server fault."""
+    try:
+        yield
+    except SoapFault as fault:
+        raise _CarriedFault(fault) from None
+    except Exception:
+        raise _CarriedFault(internal_error(version)) from None
+
+
+def _soap_fault(error: Fault) -> SoapFault:
+    """The fault spyne is about to write, as a :class:`SoapFault`."""
+    if isinstance(error, _CarriedFault):
+        return error.soap_fault
+    code = FaultCode.CLIENT if error.faultcode.startswith("Client") else FaultCode.SERVER
+    return SoapFault(code, error.faultstring)
+
+
+def _spyne_app(application: SoapApplication, version: SoapVersion) -> Application:
     protocol = _PROTOCOLS[version]
     methods = {
         operation.name: rpc(
             AnyXml, _returns=AnyXml, _body_style="bare", _operation_name=operation.name
-        )(_service_method(contract, operation))
-        for operation in contract.operations.values()
+        )(_service_method(application, operation))
+        for operation in application.operations.values()
     }
     return Application(
         [type("TemixService", (ServiceBase,), methods)],
         tns=EI_WSDL,
         name=f"temix-soap-{version.name}",
-        in_protocol=protocol(contract),
-        out_protocol=protocol(contract),
+        in_protocol=protocol(application),
+        out_protocol=protocol(application),
     )
 
 
-def _service_method(contract: SoapApplication, operation: Operation) -> Callable:
-    """Calls the handler with the whole payload (``ctx.in_body_doc``: the ``AnyXml`` argument
-    spyne passes is the payload's first child) and checks the reply as the native binding does."""
+def _service_method(application: SoapApplication, operation: Operation) -> Callable:
+    """Calls the handler with the whole payload: the ``AnyXml`` argument spyne passes is only
+    the payload's first child."""
 
     def call(ctx: Any, first_child: Any) -> etree._Element:
-        try:
-            return _reply(contract, operation, ctx.in_body_doc, ctx.udc)
-        except SoapFault as fault:
-            raise _CarriedFault(fault) from None
-        except Exception:
-            logger.exception("unexpected error answering a SOAP %s request", ctx.udc.version.name)
-            raise _CarriedFault(SoapFault(FaultCode.SERVER, "internal server error")) from None
+        context: RequestContext = ctx.udc
+        with _carried_faults(context.version):
+            return application.call_handler(operation, ctx.in_body_doc, context)
 
     call.__name__ = operation.name  # spyne keys its methods by function name
     return call
-
-
-def _reply(
-    contract: SoapApplication,
-    operation: Operation,
-    payload: etree._Element,
-    context: RequestContext,
-) -> etree._Element:
-    handler = contract.handlers.get(operation.name)
-    if handler is None:
-        raise SoapFault(FaultCode.SERVER, f"the operation {operation.name} is not available")
-    reply = handler(payload, context)
-    if not isinstance(reply, etree._Element) or reply.tag != operation.response:
-        logger.error(
-            "%s handler returned %r instead of a %s element",
-            operation.name,
-            reply,
-            operation.response,
-        )
-        raise SoapFault(FaultCode.SERVER, "the server could not produce a valid reply")
-    problems = contract.schemas.problems(reply)
-    if problems:
-        logger.error(
-            "%s handler returned an invalid reply: %s: %s",
-            operation.name,
-            problems[0].path,
-            problems[0].reason,
-        )
-        raise SoapFault(FaultCode.SERVER, "the server could not produce a valid reply")
-    return reply
 
 
 class _TemixProtocol:
@@ -227,76 +173,22 @@ class _TemixProtocol:
 
     version: SoapVersion
 
-    def __init__(self, contract: SoapApplication) -> None:
+    def __init__(self, application: SoapApplication) -> None:
         super().__init__()
-        self.contract = contract
-        self._operations_by_request = {
-            operation.request: operation
-            for operation in contract.operations.values()
-            if self.version in operation.soap_actions
-        }
+        self.application = application
 
     # --- the request
 
     def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
-        raw = b"".join(ctx.in_string)
-        ctx.udc = RequestContext(
-            self.version, _soap_action(ctx.transport.req_env, self.version), raw
-        )
-        limits = self.contract.limits
-        try:
-            ctx.in_document = parse_bytes(
-                raw,
-                max_bytes=limits.max_bytes,
-                max_depth=limits.max_depth,
-                max_attributes=limits.max_attributes,
-                max_elements=limits.max_elements,
-            ).getroot()
-        except XmlRejected as rejected:
-            raise _CarriedFault(
-                SoapFault(FaultCode.CLIENT, f"the request is not acceptable XML: {rejected}")
-            ) from None
+        ctx.udc = ctx.transport.req_env[_REQUEST_CONTEXT]
+        with _carried_faults(self.version):
+            ctx.in_document = parse_envelope(ctx.udc.raw, self.application.limits)
 
     def decompose_incoming_envelope(self, ctx: Any, message: str) -> None:
-        try:
-            header, payload = _checked_envelope(
-                ctx.in_document, self.version, self.contract.understood_headers
-            )
-            operation = self._operation_for(payload, ctx.udc)
-        except SoapFault as fault:
-            raise _CarriedFault(fault) from None
-        ctx.in_header_doc = header
+        with _carried_faults(self.version):
+            operation, payload = self.application.dispatch(ctx.in_document, ctx.udc)
         ctx.in_body_doc = payload
         ctx.method_request_string = f"{{{EI_WSDL}}}{operation.name}"
-        self.validate_body(ctx, message)
-
-    def _operation_for(self, payload: etree._Element, context: RequestContext) -> Operation:
-        operation = self._operations_by_request.get(payload.tag)
-        if operation is None:
-            raise SoapFault(
-                FaultCode.CLIENT, f"no operation takes the element {prefixed(payload.tag)}"
-            )
-        expected = operation.soap_actions[self.version]
-        if self.version is SOAP_1_1 and context.soap_action is None:
-            raise SoapFault(FaultCode.CLIENT, "a SOAP 1.1 request needs a SOAPAction header")
-        if context.soap_action is not None and context.soap_action != expected:
-            raise SoapFault(
-                FaultCode.CLIENT,
-                f"the SOAPAction does not match the Body: {prefixed(payload.tag)} "
-                f"is {operation.name}, whose SOAPAction is {expected!r}",
-            )
-        return operation
-
-    def validate_body(self, ctx: Any, message: str) -> None:
-        problems = self.contract.schemas.problems(ctx.in_body_doc)
-        if problems:
-            name = ctx.method_request_string.rpartition("}")[2]
-            raise _CarriedFault(
-                SoapFault(
-                    FaultCode.CLIENT,
-                    f"the {name} request is not valid: {problems[0].path}: {problems[0].reason}",
-                )
-            )
 
     # --- the response
 
@@ -307,8 +199,10 @@ class _TemixProtocol:
             (wrapper,) = body
             (reply,) = wrapper
             body.replace(wrapper, reply)
-        elif isinstance(ctx.out_error, _CarriedFault):
-            self._complete_fault(ctx.out_document, body[0], ctx.out_error.soap_fault)
+            return
+        fault = _soap_fault(ctx.out_error)
+        ctx.udc.notes["outcome"] = fault.outcome
+        self._complete_fault(ctx.out_document, body[0], fault)
 
     def _complete_fault(
         self, envelope: etree._Element, fault_element: etree._Element, fault: SoapFault
@@ -337,8 +231,7 @@ class _TemixSoap12(_TemixProtocol, Soap12):
     def _complete_fault(
         self, envelope: etree._Element, fault_element: etree._Element, fault: SoapFault
     ) -> None:
-        """The Subcode, and the ``Upgrade`` or ``NotUnderstood`` headers (SOAP 1.2 part 1,
-        5.4.7 and 5.4.8)."""
+        """The Subcode, and the headers of :func:`temix.server.soap.add_soap12_fault_headers`."""
         env = f"{{{SOAP12}}}"
         subcode = fault.subcode
         if subcode is not None:
@@ -348,124 +241,14 @@ class _TemixSoap12(_TemixProtocol, Soap12):
                 nsmap={subcode.prefix: subcode.namespace},
             )
             value.text = f"{subcode.prefix}:{subcode.name}"
-        if fault.code is FaultCode.VERSION_MISMATCH:
-            upgrade = etree.SubElement(_soap12_header(envelope), env + "Upgrade")
-            for version in (SOAP_1_2, SOAP_1_1):
-                supported = etree.SubElement(
-                    upgrade, env + "SupportedEnvelope", nsmap={version.prefix: version.envelope_ns}
-                )
-                supported.set("qname", f"{version.prefix}:Envelope")
-        for header in fault.not_understood:
-            name = etree.QName(header)
-            block = etree.SubElement(
-                _soap12_header(envelope), env + "NotUnderstood", nsmap={"hdr": name.namespace}
-            )
-            block.set("qname", f"hdr:{name.localname}")
+        add_soap12_fault_headers(envelope, fault)
 
     def fault_to_http_response_code(self, fault: Fault) -> str:
-        if isinstance(fault, _CarriedFault):
-            return _http_status(fault.soap_fault.code.value[2])
-        return _http_status(400 if fault.faultcode.startswith("Client") else 500)
+        status = _soap_fault(fault).code.value[2]
+        return f"{status} {HTTPStatus(status).phrase}"
 
 
 _PROTOCOLS: dict[SoapVersion, type[_TemixProtocol]] = {
     SOAP_1_1: _TemixSoap11,
     SOAP_1_2: _TemixSoap12,
 }
-
-
-def _http_status(status: int) -> str:
-    return f"{status} {HTTPStatus(status).phrase}"
-
-
-def _soap_action(environ: dict[str, Any], version: SoapVersion) -> str | None:
-    """SOAP 1.1's SOAPAction header or SOAP 1.2's ``action`` media type parameter."""
-    if version is SOAP_1_2:
-        return _content_type(environ.get("CONTENT_TYPE", ""))[1]
-    return unquote(environ["HTTP_SOAPACTION"].strip()) if "HTTP_SOAPACTION" in environ else None
-
-
-def _soap12_header(envelope: etree._Element) -> etree._Element:
-    """The Envelope's Header, added before the Body if the fault has none yet."""
-    header = envelope.find(f"{{{SOAP12}}}Header")
-    if header is None:
-        header = etree.Element(f"{{{SOAP12}}}Header")
-        envelope.insert(0, header)
-    return header
-
-
-# --- The Envelope checks ----------------------------------------------------------------------
-
-
-def _checked_envelope(
-    envelope: etree._Element, version: SoapVersion, understood_headers: frozenset[str]
-) -> tuple[list[etree._Element] | None, etree._Element]:
-    """The header blocks and the payload, after the native binding's checks in its order:
-    the version, the Envelope's structure, ``mustUnderstand``, one payload in the Body."""
-    env = f"{{{version.envelope_ns}}}"
-    if etree.QName(envelope).namespace != version.envelope_ns:
-        raise SoapFault(
-            FaultCode.VERSION_MISMATCH,
-            f"expected a SOAP {version.name} Envelope ({env}Envelope) for {version.media_type}",
-        )
-    if envelope.tag != env + "Envelope":
-        raise SoapFault(FaultCode.CLIENT, "the document element is not a SOAP Envelope")
-    children = list(_element_children(envelope, "the Envelope"))
-    tags = [child.tag for child in children]
-    if tags not in ([env + "Body"], [env + "Header", env + "Body"]):
-        raise SoapFault(
-            FaultCode.CLIENT,
-            "the Envelope must hold an optional Header and then one Body, nothing else "
-            f"(found: {', '.join(prefixed(tag) for tag in tags) or 'nothing'})",
-        )
-    header = None
-    if len(children) == 2:
-        header = [block for block in children[0] if isinstance(block.tag, str)]
-        _check_must_understand(header, version, understood_headers)
-    payloads = list(_element_children(children[-1], "the Body"))
-    if len(payloads) != 1:
-        raise SoapFault(
-            FaultCode.CLIENT,
-            f"the Body holds {len(payloads)} elements, expected exactly one payload",
-        )
-    return header, payloads[0]
-
-
-def _element_children(parent: etree._Element, what: str) -> Iterable[etree._Element]:
-    """Element children; comments are skipped, text other than whitespace is refused."""
-    if parent.text and parent.text.strip():
-        raise SoapFault(FaultCode.CLIENT, f"{what} holds text")
-    for child in parent:
-        if child.tail and child.tail.strip():
-            raise SoapFault(FaultCode.CLIENT, f"{what} holds text")
-        if isinstance(child.tag, str):
-            yield child
-
-
-def _check_must_understand(
-    blocks: list[etree._Element], version: SoapVersion, understood_headers: frozenset[str]
-) -> None:
-    """A MustUnderstand fault for every block meant for us that nobody here processes."""
-    env = f"{{{version.envelope_ns}}}"
-    role_attribute = env + ("actor" if version is SOAP_1_1 else "role")
-    not_understood = []
-    for block in blocks:
-        must = block.get(env + "mustUnderstand")
-        if must is None or must.strip() in version.false_values:
-            continue
-        if must.strip() not in version.true_values:
-            raise SoapFault(
-                FaultCode.CLIENT,
-                f"mustUnderstand={must!r} on header {prefixed(block.tag)} is not a "
-                f"SOAP {version.name} boolean",
-            )
-        if block.get(role_attribute) in version.roles_for_us and (
-            block.tag not in understood_headers
-        ):
-            not_understood.append(block.tag)
-    if not_understood:
-        raise SoapFault(
-            FaultCode.MUST_UNDERSTAND,
-            f"header {prefixed(not_understood[0])} is not understood",
-            not_understood=tuple(not_understood),
-        )

@@ -5,32 +5,34 @@ from __future__ import annotations
 import importlib.util
 import io
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from lxml import etree
 
-from temix.server.soap import SOAP_1_1, Handler, SoapApplication, SoapVersion
+from temix import codec
+from temix.server.soap import SOAP_1_1, SoapApplication, SoapVersion
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
 HOST = "testhost:8080"
+REMOTE_ADDRESS = "192.0.2.7"
 
 
-Binding = Callable[..., WSGIApp]
-"""``binding(handlers, schemas=None, limits=None, *, understood_headers=(), public_url=None)``:
-the arguments of :class:`SoapApplication`."""
-
-
-def spyne_binding(handlers: Mapping[str, Handler], *args: Any, **options: Any) -> WSGIApp:
+def spyne_binding(*args: Any, **options: Any) -> SoapApplication:
     """Imported on use: spyne does not import on Python 3.12 or later."""
-    from temix.server.spyne import spyne_application
+    from temix.server.spyne import SpyneSoapApplication
 
-    return spyne_application(handlers, *args, **options)
+    return SpyneSoapApplication(*args, **options)
 
 
-BINDINGS: dict[str, Binding] = {"native": SoapApplication, "spyne": spyne_binding}
+BINDINGS: dict[str, Callable[..., SoapApplication]] = {
+    "native": SoapApplication,
+    "spyne": spyne_binding,
+}
+"""What builds each binding's application, by the name ``create_app`` takes as ``binding``;
+each takes the arguments of :class:`SoapApplication`."""
 
 
 def _unavailable() -> dict[str, str]:
@@ -42,16 +44,18 @@ def _unavailable() -> dict[str, str]:
     return {}
 
 
+def binding_param(name: str, *values: Any) -> Any:
+    """A pytest parameter of the binding ``name`` (and ``values``), skipped where the binding
+    cannot run."""
+    reason = _unavailable().get(name)
+    return pytest.param(
+        name, *values, marks=pytest.mark.skipif(reason is not None, reason=reason or "")
+    )
+
+
 def binding_params() -> list:
     """The names of :data:`BINDINGS` as pytest parameters, skipped where they cannot run."""
-    unavailable = _unavailable()
-    return [
-        pytest.param(
-            name,
-            marks=pytest.mark.skipif(name in unavailable, reason=unavailable.get(name, "")),
-        )
-        for name in BINDINGS
-    ]
+    return [binding_param(name) for name in BINDINGS]
 
 
 @dataclass
@@ -88,6 +92,7 @@ def call(
         "wsgi.url_scheme": "http",
         "wsgi.input": stream if stream is not None else io.BytesIO(body),
         "CONTENT_LENGTH": str(len(body)) if content_length is None else content_length,
+        "REMOTE_ADDR": REMOTE_ADDRESS,
     }
     if content_type is not None:
         environ["CONTENT_TYPE"] = content_type
@@ -105,10 +110,29 @@ def call(
     return Reply(started["status"], started["headers"], body_out)
 
 
-def envelope(
-    payload: etree._Element | bytes, version: SoapVersion = SOAP_1_1, header: str = ""
-) -> bytes:
-    inner = payload if isinstance(payload, bytes) else etree.tostring(payload)
+def soap_post(
+    app: WSGIApp, body: bytes, version: SoapVersion = SOAP_1_1, action: str | None = None
+) -> Reply:
+    """A SOAP POST; ``action`` goes quoted in the SOAPAction header (SOAP 1.1) or in the
+    ``action`` parameter of the Content-Type (SOAP 1.2)."""
+    if version is SOAP_1_1:
+        soap_action = None if action is None else f'"{action}"'
+        return call(app, body=body, content_type=version.content_type, soap_action=soap_action)
+    content_type = version.content_type
+    if action is not None:
+        content_type += f'; action="{action}"'
+    return call(app, body=body, content_type=content_type)
+
+
+def envelope(payload: Any, version: SoapVersion = SOAP_1_1, header: str = "") -> bytes:
+    """An Envelope around ``payload``: an element, its bytes, or a :mod:`temix.payloads` value
+    (encoded with :mod:`temix.codec`)."""
+    if isinstance(payload, bytes):
+        inner = payload
+    elif isinstance(payload, etree._Element):
+        inner = etree.tostring(payload)
+    else:
+        inner = etree.tostring(codec.encode(payload))
     ns = version.envelope_ns
     head = f"<e:Header>{header}</e:Header>" if header else ""
     return (

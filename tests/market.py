@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bindings import Reply, envelope, soap_post
 from lxml import etree
 
 from temix import codec
@@ -49,61 +49,21 @@ class Clock:
         return self.now
 
 
-@dataclass
-class HttpReply:
-    status: int
-    content_type: str
-    body: bytes
-
-
-def post(app: Any, body: bytes, soap_action: str, version: SoapVersion = SOAP_1_1) -> HttpReply:
-    """POST a SOAP request to the WSGI ``app`` in-process."""
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/",
-        "SERVER_NAME": "testhost",
-        "SERVER_PORT": "8080",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "REMOTE_ADDR": "192.0.2.7",
-    }
-    if version is SOAP_1_1:
-        environ["CONTENT_TYPE"] = version.content_type
-        environ["HTTP_SOAPACTION"] = f'"{soap_action}"'
-    else:
-        environ["CONTENT_TYPE"] = f'{version.content_type}; action="{soap_action}"'
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        started["status"] = int(status.split()[0])
-        started["headers"] = dict(headers)
-
-    body_out = b"".join(app(environ, start_response))
-    return HttpReply(started["status"], started["headers"]["Content-Type"], body_out)
-
-
-def envelope(payload: Any, version: SoapVersion = SOAP_1_1) -> bytes:
-    env = f"{{{version.envelope_ns}}}"
-    root = etree.Element(env + "Envelope", nsmap={"soap": version.envelope_ns})
-    etree.SubElement(root, env + "Body").append(codec.encode(payload))
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
 class TestMarket:
-    """A prepared store and the server application over it, called like a SOAP client would."""
+    """A prepared store and the server application over it through the SOAP ``binding`` (a
+    name in ``bindings.BINDINGS``), called like a SOAP client would."""
 
     __test__ = False
 
-    def __init__(self, database_url: str, clock: Clock | None = None) -> None:
+    def __init__(self, database_url: str, binding: str, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
         self.store = Store.open(database_url)
         prepare(self.store, self.clock)
-        self.app: SoapApplication = create_app(self.store, clock=self.clock)
+        self.app: SoapApplication = create_app(self.store, clock=self.clock, binding=binding)
 
-    def post(self, payload: Any, version: SoapVersion = SOAP_1_1) -> HttpReply:
+    def post(self, payload: Any, version: SoapVersion = SOAP_1_1) -> Reply:
         tag = codec.PAYLOAD_ELEMENTS[type(payload)]
-        return post(self.app, envelope(payload, version), SOAP_ACTIONS[tag][version], version)
+        return soap_post(self.app, envelope(payload, version), version, SOAP_ACTIONS[tag][version])
 
     def send(self, payload: Any, version: SoapVersion = SOAP_1_1) -> Any:
         """The decoded reply payload; the exchange must not be a fault."""

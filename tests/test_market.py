@@ -1,4 +1,5 @@
-"""The TeMIX services end to end through the SOAP application, on SQLite and PostgreSQL."""
+"""The TeMIX services end to end through each SOAP binding of ``tests/bindings.py``, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,25 +9,26 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from bindings import REMOTE_ADDRESS, binding_param, envelope, soap_post
 from lxml import etree
 from market import (
     MARKET,
     NODE_A,
     NODE_B,
     NOW,
+    SOAP_ACTIONS,
     TOMORROW_3PM,
     TestMarket,
     acceptance,
     create_tender,
     create_transaction,
     option_terms,
-    post,
     product,
     tender,
 )
 
 from temix import payloads as p
-from temix.codec import decode, encode_bytes
+from temix.codec import PAYLOAD_ELEMENTS, decode, encode_bytes
 from temix.model import (
     Interval,
     MarketContext,
@@ -37,7 +39,7 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
-from temix.server.soap import SOAP_1_2
+from temix.server.soap import SOAP_1_1, SOAP_1_2
 from temix.server.store import Store
 
 REP = "rep"
@@ -45,9 +47,23 @@ CUSTOMER = "customer"
 NEIGHBOUR = "neighbour"
 
 
+pytestmark = pytest.mark.parametrize(
+    ("binding", "database_url"),
+    [
+        binding_param("native", "sqlite"),
+        binding_param("native", "postgresql"),
+        binding_param("spyne", "sqlite"),
+    ],
+    indirect=["database_url"],
+)
+"""Every test through the native binding on both databases, and through spyne on SQLite: the
+binding and the store are separate layers, so spyne on PostgreSQL would add a third more tests
+and reach no new code."""
+
+
 @pytest.fixture
-def market(database_url: str) -> TestMarket:
-    opened = TestMarket(database_url)
+def market(database_url: str, binding: str) -> TestMarket:
+    opened = TestMarket(database_url, binding)
     yield opened
     opened.close()
 
@@ -228,14 +244,14 @@ def test_a_transaction_needs_a_tender_and_a_quote_is_not_actionable(market) -> N
     assert market.send(p.RequestQuote("r7", CUSTOMER, REP)).quotes == ()
 
 
-def test_two_parties_racing_for_the_last_megawatt_one_wins(database_url: str) -> None:
+def test_two_parties_racing_for_the_last_megawatt_one_wins(database_url: str, binding: str) -> None:
     """Each racer has its own application and database connection, as separate worker
     processes would."""
-    setup = TestMarket(database_url)
+    setup = TestMarket(database_url, binding)
     offered = tender("T-1", quantity="1")
     whole_market = p.DistributeTender("r1", REP, Target(group_ids=(MARKET,)), (offered,))
     assert setup.send(whole_market).response.code == "200"
-    racers = [TestMarket(database_url, setup.clock) for _ in range(2)]
+    racers = [TestMarket(database_url, binding, setup.clock) for _ in range(2)]
     replies: dict[str, object] = {}
     barrier = threading.Barrier(2)
 
@@ -395,7 +411,7 @@ def test_positions_are_private(market) -> None:
 
 def test_every_exchange_is_in_the_ledger_with_its_bytes(market) -> None:
     created = market.post(create_tender("r1", REP, CUSTOMER, tender("T-1")))
-    fault = post(market.app, b"<not-soap/>", "x")
+    fault = soap_post(market.app, b"<not-soap/>", action="x")
     with market.store.transaction(write=False) as unit:
         entries = unit.ledger()
     assert len(entries) == 2
@@ -407,6 +423,7 @@ def test_every_exchange_is_in_the_ledger_with_its_bytes(market) -> None:
     assert first.response == created.body
     assert encode_bytes(create_tender("r1", REP, CUSTOMER, tender("T-1")))[40:] in first.request
     assert first.received_at == NOW
+    assert first.remote_address == REMOTE_ADDRESS
     assert second.outcome == "fault:VersionMismatch"
     assert second.http_status == fault.status == 500
     assert second.request == b"<not-soap/>"
@@ -414,8 +431,32 @@ def test_every_exchange_is_in_the_ledger_with_its_bytes(market) -> None:
         assert [entry.request_id for entry in unit.ledger(party_id=REP)] == ["r1"]
 
 
-def test_the_ledger_is_append_only(database_url: str) -> None:
-    opened = TestMarket(database_url)
+def test_the_request_log_sees_the_notes_of_each_exchange(market) -> None:
+    logged: list[dict[str, str]] = []
+
+    def request_log(environ: dict, start_response) -> list[bytes]:
+        answer = market.app(environ, start_response)
+        logged.append({key: value for key, value in environ.items() if key.startswith("temix.")})
+        return answer
+
+    request = create_tender("r1", REP, CUSTOMER, tender("T-1"))
+    action = SOAP_ACTIONS[PAYLOAD_ELEMENTS[type(request)]][SOAP_1_1]
+    assert soap_post(request_log, envelope(request), SOAP_1_1, action).status == 200
+    soap_post(request_log, b"<not-soap/>", action="x")
+    assert logged == [
+        {
+            "temix.operation": "EiCreateTender",
+            "temix.party_id": REP,
+            "temix.counterparty_id": CUSTOMER,
+            "temix.request_id": "r1",
+            "temix.outcome": "200",
+        },
+        {"temix.outcome": "fault:VersionMismatch"},
+    ]
+
+
+def test_the_ledger_is_append_only(database_url: str, binding: str) -> None:
+    opened = TestMarket(database_url, binding)
     opened.post(create_tender("r1", REP, CUSTOMER, tender("T-1")))
     for statement in ("UPDATE ledger SET outcome = 'forged'", "DELETE FROM ledger"):
         with pytest.raises(Exception, match="append-only"), opened.store.transaction() as unit:
@@ -425,8 +466,8 @@ def test_the_ledger_is_append_only(database_url: str) -> None:
     opened.close()
 
 
-def test_stored_records_survive_reopening_the_store(database_url: str) -> None:
-    first = TestMarket(database_url)
+def test_stored_records_survive_reopening_the_store(database_url: str, binding: str) -> None:
+    first = TestMarket(database_url, binding)
     offered = tender("T-1")
     first.send(create_tender("r1", REP, CUSTOMER, offered))
     first.send(create_transaction("r2", CUSTOMER, REP, acceptance(offered, "TX-1", quantity="2")))

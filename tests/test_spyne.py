@@ -6,9 +6,19 @@ import copy
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
-from bindings import BINDINGS, Reply, WSGIApp, binding_params, call, envelope
+from bindings import (
+    BINDINGS,
+    REMOTE_ADDRESS,
+    Reply,
+    WSGIApp,
+    binding_params,
+    call,
+    envelope,
+    soap_post,
+)
 from lxml import etree
 
 from temix.namespaces import EI_WSDL, SOAP12
@@ -16,6 +26,7 @@ from temix.schemas import EXAMPLES_INVALID, EXAMPLES_VALID
 from temix.server.soap import (
     SOAP_1_1,
     SOAP_1_2,
+    Exchange,
     FaultCode,
     FaultSubcode,
     RequestContext,
@@ -32,6 +43,8 @@ VERSIONS = pytest.mark.parametrize("version", [SOAP_1_1, SOAP_1_2], ids=["soap11
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 TRACE = "urn:example:trace"
+INVALID_SECURITY = FaultSubcode("wsse", WSSE, "InvalidSecurity")
+RECEIVED = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 
 def _first_example_of_each_element() -> dict[str, etree._Element]:
@@ -88,15 +101,9 @@ def fresh(served: Served) -> Served:
 def post(
     app: WSGIApp, body: bytes, version: SoapVersion, operation: str | None = "EiCreateTender"
 ) -> Reply:
-    """A SOAP POST; ``operation`` names the SOAPAction (the SOAP 1.2 ``action`` parameter)."""
+    """A SOAP POST with the SOAPAction of ``operation`` (none if it is None)."""
     action = None if operation is None else OPERATIONS[operation].soap_actions[version]
-    if version is SOAP_1_1:
-        soap_action = None if action is None else f'"{action}"'
-        return call(app, body=body, content_type="text/xml; charset=utf-8", soap_action=soap_action)
-    content_type = "application/soap+xml; charset=utf-8"
-    if action is not None:
-        content_type += f'; action="{action}"'
-    return call(app, body=body, content_type=content_type)
+    return soap_post(app, body, version, action)
 
 
 def _resolved(element: etree._Element) -> str:
@@ -333,6 +340,103 @@ def test_an_operation_without_a_handler_is_a_server_fault(binding):
     reply = post(app, envelope(CREATE_TENDER), SOAP_1_1)
     fault = fault_of(reply, SOAP_1_1, FaultCode.SERVER)
     assert fault.reason == "the operation EiCreateTender is not available"
+
+
+# --- The seams the server plugs into -------------------------------------------------------
+
+
+@VERSIONS
+def test_the_request_filter_runs_after_the_envelope_checks_and_before_dispatch(binding, version):
+    seen = []
+
+    def refuse(envelope_element: etree._Element, context: RequestContext) -> None:
+        seen.append((envelope_element.tag, context.version, context.raw))
+        raise SoapFault(FaultCode.CLIENT, "security check failed", INVALID_SECURITY)
+
+    calls: list = []
+    app = BINDINGS[binding](_recording_handlers(calls), request_filter=refuse)
+    unknown_payload = envelope(b'<x:eiDoSomething xmlns:x="urn:x"/>', version)
+    reply = post(app, unknown_payload, version)
+    fault = fault_of(reply, version, FaultCode.CLIENT, subcode=f"{{{WSSE}}}InvalidSecurity")
+    assert fault.reason == "security check failed"
+    assert seen == [(f"{{{version.envelope_ns}}}Envelope", version, unknown_payload)]
+    mandatory = "1" if version is SOAP_1_1 else "true"
+    header = f'<t:trace xmlns:t="{TRACE}" e:mustUnderstand="{mandatory}"/>'
+    reply = post(app, envelope(CREATE_TENDER, version, header=header), version)
+    fault_of(reply, version, FaultCode.MUST_UNDERSTAND)
+    assert len(seen) == 1
+    assert not calls
+
+
+def _noting_handler(payload: etree._Element, context: RequestContext) -> etree._Element:
+    context.notes["party_id"] = "rep"
+    context.notes["outcome"] = "200"
+    return copy.deepcopy(EXAMPLES[OPERATIONS["EiCreateTender"].response])
+
+
+@VERSIONS
+def test_the_observer_sees_each_exchange_with_its_notes_which_reach_the_environ(binding, version):
+    def verify(envelope_element: etree._Element, context: RequestContext) -> None:
+        context.notes["verification"] = "unsigned"
+
+    exchanges: list[Exchange] = []
+    app = BINDINGS[binding](
+        {"EiCreateTender": _noting_handler},
+        request_filter=verify,
+        observer=exchanges.append,
+        clock=lambda: RECEIVED,
+    )
+    environs: list[dict] = []
+
+    def request_log(environ: dict, start_response) -> list[bytes]:
+        environs.append(environ)
+        return app(environ, start_response)
+
+    body = envelope(CREATE_TENDER, version)
+    served = post(request_log, body, version)
+    refused = post(request_log, body, version, "EiCancelTender")
+    assert served.status == 200
+    first, second = exchanges
+    assert (first.received_at, first.sent_at, first.remote_address) == (
+        RECEIVED,
+        RECEIVED,
+        REMOTE_ADDRESS,
+    )
+    assert (first.request, first.status, first.response) == (body, 200, served.body)
+    notes = {
+        "verification": "unsigned",
+        "operation": "EiCreateTender",
+        "party_id": "rep",
+        "outcome": "200",
+    }
+    assert first.notes == notes
+    assert (second.request, second.status, second.response) == (body, refused.status, refused.body)
+    assert second.notes == {"verification": "unsigned", "outcome": "fault:Client"}
+    logged = [
+        {key: value for key, value in environ.items() if key.startswith("temix.")}
+        for environ in environs
+    ]
+    assert logged == [
+        {f"temix.{name}": value for name, value in notes.items()},
+        {"temix.verification": "unsigned", "temix.outcome": "fault:Client"},
+    ]
+
+
+@VERSIONS
+def test_an_exchange_the_observer_cannot_record_is_answered_with_a_server_fault(
+    binding, version, caplog
+):
+    def unavailable_ledger(exchange: Exchange) -> None:
+        raise RuntimeError("the ledger is unavailable")
+
+    calls: list = []
+    app = BINDINGS[binding](_recording_handlers(calls), observer=unavailable_ledger)
+    with caplog.at_level(logging.ERROR):
+        reply = post(app, envelope(CREATE_TENDER, version), version)
+    fault = fault_of(reply, version, FaultCode.SERVER)
+    assert fault.reason == "the server could not record the exchange"
+    assert [name for name, _, _ in calls] == ["EiCreateTender"]
+    assert "the ledger is unavailable" in caplog.text
 
 
 # --- HTTP and the contract ------------------------------------------------------------------
