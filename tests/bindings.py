@@ -142,3 +142,17 @@ def envelope(payload: Any, version: SoapVersion = SOAP_1_1, header: str = "") ->
         + inner
         + b"</e:Body></e:Envelope>"
     )
+
+
+SERVICE_MATRIX = pytest.mark.parametrize(
+    ("binding", "database_url"),
+    [
+        binding_param("native", "sqlite"),
+        binding_param("native", "postgresql"),
+        binding_param("spyne", "sqlite"),
+    ],
+    indirect=["database_url"],
+)
+"""The service tests' matrix: the native binding on both databases and spyne on SQLite. The
+binding and the store are separate layers, so spyne on PostgreSQL would add a third more tests
+and reach no new code."""

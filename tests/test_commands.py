@@ -120,7 +120,7 @@ def test_balancing_prices_need_a_known_market(data_dir: Path, tmp_path: Path) ->
 
 
 def test_the_ledger_prints_one_json_line_per_exchange(data_dir: Path) -> None:
-    market = TestMarket(sqlite_url(data_dir))
+    market = TestMarket(sqlite_url(data_dir), "native")
     market.send(create_tender("r1", "rep", "customer", tender("T-1")))
     market.send(create_tender("r2", "other", "customer", tender("T-2")))
     market.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from bindings import REMOTE_ADDRESS, binding_param, envelope, soap_post
+from bindings import REMOTE_ADDRESS, SERVICE_MATRIX, envelope, soap_post
 from lxml import etree
 from market import (
     MARKET,
@@ -47,18 +47,7 @@ CUSTOMER = "customer"
 NEIGHBOUR = "neighbour"
 
 
-pytestmark = pytest.mark.parametrize(
-    ("binding", "database_url"),
-    [
-        binding_param("native", "sqlite"),
-        binding_param("native", "postgresql"),
-        binding_param("spyne", "sqlite"),
-    ],
-    indirect=["database_url"],
-)
-"""Every test through the native binding on both databases, and through spyne on SQLite: the
-binding and the store are separate layers, so spyne on PostgreSQL would add a third more tests
-and reach no new code."""
+pytestmark = SERVICE_MATRIX
 
 
 @pytest.fixture

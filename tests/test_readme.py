@@ -8,8 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bindings import soap_post
 from lxml import etree
-from market import TestMarket, post
+from market import TestMarket
 
 from temix.server.store import sqlite_url
 
@@ -70,10 +71,10 @@ def test_the_first_exchange_gives_what_the_readme_says(tmp_path):
         "EiCreateTransaction",
         "EiRequestPosition",
     ]
-    market = TestMarket(sqlite_url(tmp_path / "data"))
+    market = TestMarket(sqlite_url(tmp_path / "data"), "native")
     for operation, file, reply_element, claims in steps:
         body = (REPO / "docs" / "first-exchange" / file).read_bytes()
-        reply = post(market.app, body, f"{ACTIONS}/{operation}")
+        reply = soap_post(market.app, body, action=f"{ACTIONS}/{operation}")
         assert reply.status == 200
         payload = etree.fromstring(reply.body)[-1][0]
         assert etree.QName(payload).localname == reply_element

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from bindings import SERVICE_MATRIX
 from market import (
     MARKET,
     NODE_A,
@@ -25,9 +26,12 @@ CUSTOMER = "customer"
 FIRST_HOUR = Interval(TOMORROW_3PM.start, timedelta(hours=1))
 
 
+pytestmark = SERVICE_MATRIX
+
+
 @pytest.fixture
-def market(database_url: str) -> TestMarket:
-    opened = TestMarket(database_url)
+def market(database_url: str, binding: str) -> TestMarket:
+    opened = TestMarket(database_url, binding)
     offered = tender("T-1", side=Side.SELL, quantity="4", price="40")
     opened.send(create_tender("r1", REP, CUSTOMER, offered))
     opened.send(create_transaction("r2", CUSTOMER, REP, acceptance(offered, "TX-1")))
