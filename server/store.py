@@ -20,6 +20,7 @@ Concurrency and durability:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -278,6 +279,13 @@ def _json_list(values: Iterable[str]) -> str:
     return json.dumps(sorted(set(values)))
 
 
+@functools.lru_cache(maxsize=256)
+def _market_context_from(document: bytes) -> MarketContext:
+    """Decoded once per process and stored document: almost every request reads its market
+    context, and a changed one is a different document."""
+    return decode_item(document)
+
+
 def _matches(
     parts: Iterable[Product | MeterReading],
     market_contexts_: Sequence[str],
@@ -303,22 +311,21 @@ class Unit:
         row = self.connection.execute(
             select(market_contexts.c.document).where(market_contexts.c.uri == uri)
         ).first()
-        return None if row is None else decode_item(row.document)
+        return None if row is None else _market_context_from(row.document)
 
     def all_market_contexts(self) -> list[MarketContext]:
         rows = self.connection.execute(
             select(market_contexts.c.document).order_by(market_contexts.c.uri)
         )
-        return [decode_item(row.document) for row in rows]
+        return [_market_context_from(row.document) for row in rows]
 
     def put_market_context(self, context: MarketContext, now: datetime) -> None:
         """Register ``context``, replacing one with the same URI."""
         stored = market_contexts.c.uri == context.uri
         self.connection.execute(market_contexts.delete().where(stored))
         self.connection.execute(
-            insert(market_contexts).values(
-                uri=context.uri, document=encode_item(context), stored_at=now
-            )
+            insert(market_contexts),
+            dict(uri=context.uri, document=encode_item(context), stored_at=now),
         )
 
     def group(self, group_id: str) -> frozenset[str]:
@@ -364,7 +371,8 @@ class Unit:
         product = record.tender.product
         offered_to = None if record.offered_to is WHOLE_MARKET_CONTEXT else record.offered_to
         self.connection.execute(
-            insert(tenders).values(
+            insert(tenders),
+            dict(
                 tender_id=record.tender.tender_id,
                 author=record.author,
                 offered_to=None if offered_to is None else _json_list(offered_to),
@@ -377,7 +385,7 @@ class Unit:
                 status=record.status.value,
                 document=encode_item(record.tender),
                 created_at=now,
-            )
+            ),
         )
 
     def update_tender(self, record: TenderRecord) -> None:
@@ -429,7 +437,8 @@ class Unit:
     def add_quote(self, quote: Quote, publisher: str, subscriber: str, now: datetime) -> None:
         intervals = [product.interval for product in quote.products]
         self.connection.execute(
-            insert(quotes).values(
+            insert(quotes),
+            dict(
                 quote_id=quote.quote_id,
                 publisher=publisher,
                 subscriber=subscriber,
@@ -439,7 +448,7 @@ class Unit:
                 cancelled=0,
                 document=encode_item(quote),
                 created_at=now,
-            )
+            ),
         )
 
     def cancel_quote(self, quote_id: str) -> None:
@@ -493,7 +502,8 @@ class Unit:
         transaction = record.transaction
         product = transaction.product
         self.connection.execute(
-            insert(transactions).values(
+            insert(transactions),
+            dict(
                 transaction_id=transaction.transaction_id,
                 buyer=record.buyer,
                 seller=record.seller,
@@ -504,7 +514,7 @@ class Unit:
                 end_s=_seconds(product.interval.end),
                 document=encode_item(transaction),
                 created_at=now,
-            )
+            ),
         )
 
     def exercises_of(self, option_id: str) -> list[Transaction]:
@@ -570,7 +580,8 @@ class Unit:
         assert delivery.delivery_id is not None and delivery.created is not None
         intervals = [reading.interval for reading in delivery.readings]
         self.connection.execute(
-            insert(deliveries).values(
+            insert(deliveries),
+            dict(
                 delivery_id=delivery.delivery_id,
                 party_id=party,
                 market_contexts=_json_list(r.market_context for r in delivery.readings),
@@ -578,7 +589,7 @@ class Unit:
                 end_s=max(_seconds(i.end) for i in intervals),
                 document=encode_item(delivery),
                 created_at=delivery.created,
-            )
+            ),
         )
 
     def deliveries(
@@ -615,7 +626,7 @@ class Unit:
         }
         condition = [balancing_prices.c[name] == value for name, value in key.items()]
         self.connection.execute(balancing_prices.delete().where(*condition))
-        self.connection.execute(insert(balancing_prices).values(**key, price=str(price)))
+        self.connection.execute(insert(balancing_prices), {**key, "price": str(price)})
 
     def balancing_prices(
         self, market_context: str, location_id: str, period: Interval
@@ -657,14 +668,15 @@ class Unit:
         now: datetime,
     ) -> None:
         self.connection.execute(
-            insert(requests).values(
+            insert(requests),
+            dict(
                 party_id=party_id,
                 request_id=request_id,
                 operation=operation,
                 payload_digest=digest,
                 reply=reply,
                 created_at=now,
-            )
+            ),
         )
 
     # --- ledger
@@ -675,7 +687,7 @@ class Unit:
             for column in ledger.columns
             if column.name != "seq"
         }
-        self.connection.execute(insert(ledger).values(**values))
+        self.connection.execute(insert(ledger), values)
 
     def ledger(
         self,
