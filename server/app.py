@@ -23,7 +23,14 @@ from lxml import etree
 from sqlalchemy.exc import IntegrityError
 
 from temix import payloads as p
-from temix.codec import PAYLOAD_ELEMENTS, DecodeError, decode, encode, encode_bytes
+from temix.codec import (
+    PAYLOAD_ELEMENTS,
+    DecodeError,
+    decode,
+    document_bytes,
+    encode,
+    encode_bytes,
+)
 from temix.model import MarketContext, Response
 from temix.responses import ResponseCode, response
 from temix.server.services import Market, new_delivery_id, sender_of
@@ -145,15 +152,14 @@ class MarketEndpoint:
         counterparty = getattr(request, "counterparty_id", None)
         if counterparty is not None:
             notes["counterparty_id"] = counterparty
-        reply_bytes = self._run_once(element, request, sender, notes.get("operation", ""))
-        reply_element = parse_bytes(reply_bytes).getroot()
-        code = reply_element.findtext("{*}eiResponse/{*}responseCode")
-        notes["outcome"] = code or ""
-        return reply_element
+        reply = self._run_once(element, request, sender, notes.get("operation", ""))
+        notes["outcome"] = reply.findtext("{*}eiResponse/{*}responseCode") or ""
+        return reply
 
     def _run_once(
         self, element: etree._Element, request: Any, sender: str, operation: str
-    ) -> bytes:
+    ) -> etree._Element:
+        """The reply: the stored one for a repeated request, else the one made and stored."""
         digest = payload_digest(encode_bytes(request))
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
@@ -162,7 +168,7 @@ class MarketEndpoint:
                     stored = unit.stored_reply(sender, request.request_id)
                     if stored is not None:
                         if stored.payload_digest == digest:
-                            return stored.reply
+                            return parse_bytes(stored.reply).getroot()
                         reused = _refusal(
                             element,
                             ResponseCode.CONFLICT,
@@ -170,13 +176,12 @@ class MarketEndpoint:
                             "for a different request",
                             now,
                         )
-                        return encode_bytes(reused)
-                    reply = Market(unit, now, self.new_id).handle(request)
-                    reply_bytes = encode_bytes(reply)
+                        return encode(reused)
+                    reply = encode(Market(unit, now, self.new_id).handle(request))
                     unit.remember_reply(
-                        sender, request.request_id, operation, digest, reply_bytes, now
+                        sender, request.request_id, operation, digest, document_bytes(reply), now
                     )
-                    return reply_bytes
+                    return reply
             except IntegrityError:
                 # A concurrent request stored the same id first; run again to see it.
                 if attempt == _WRITE_ATTEMPTS:

@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, quote
 
 from lxml import etree
 
+from temix.codec import document_bytes
 from temix.namespaces import PREFIXES, SOAP11, SOAP12, XSD, prefixed
 from temix.schemas import WSDL, XSD_DIR
 from temix.validation import SchemaSet
@@ -254,7 +255,7 @@ def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]
             code = f"{fault.subcode.prefix}:{fault.subcode.name}"
         etree.SubElement(element, "faultcode").text = code
         etree.SubElement(element, "faultstring").text = fault.reason
-        return 500, _serialize(envelope)
+        return 500, document_bytes(envelope)
 
     add_soap12_fault_headers(envelope, fault)
     body = etree.SubElement(envelope, env + "Body")
@@ -270,7 +271,7 @@ def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]
     text = etree.SubElement(reason, env + "Text")
     text.set(f"{{{XML_NS}}}lang", "en")
     text.text = fault.reason
-    return soap12_status, _serialize(envelope)
+    return soap12_status, document_bytes(envelope)
 
 
 def add_soap12_fault_headers(envelope: etree._Element, fault: SoapFault) -> None:
@@ -298,10 +299,6 @@ def add_soap12_fault_headers(envelope: etree._Element, fault: SoapFault) -> None
             header, env + "NotUnderstood", nsmap={"hdr": qname.namespace}
         )
         not_understood.set("qname", f"hdr:{qname.localname}")
-
-
-def _serialize(element: etree._Element) -> bytes:
-    return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
 
 
 # --- The application ------------------------------------------------------------------------
@@ -746,7 +743,7 @@ def _envelope_around(version: SoapVersion) -> tuple[bytes, bytes]:
     )
     marker = etree.Comment("payload")
     etree.SubElement(envelope, env + "Body").append(marker)
-    before, after = _serialize(envelope).split(etree.tostring(marker))
+    before, after = document_bytes(envelope).split(etree.tostring(marker))
     return before, after
 
 
@@ -874,4 +871,4 @@ class _ServedDocuments:
         for version in SOAP_VERSIONS:
             for address in copy.iter(f"{{{version.wsdl_binding_ns}}}address"):
                 address.set("location", endpoint)
-        return etree.tostring(copy, xml_declaration=True, encoding="UTF-8")
+        return document_bytes(copy)

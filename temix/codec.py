@@ -1651,9 +1651,14 @@ def _write_fields(
                 field.kind.write(parent, item)
 
 
+def document_bytes(element: etree._Element) -> bytes:
+    """``element`` as a UTF-8 XML document with its declaration."""
+    return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
+
+
 def encode_bytes(payload: p.Payload) -> bytes:
     """The payload as a UTF-8 XML document: the same value always gives the same bytes."""
-    return etree.tostring(encode(payload), xml_declaration=True, encoding="UTF-8")
+    return document_bytes(encode(payload))
 
 
 def decode(document: etree._Element | etree._ElementTree) -> p.Payload:
@@ -1732,7 +1737,7 @@ def encode_item(item: Item) -> bytes:
     (tag,) = kind.tags
     root = etree.Element(tag, nsmap=PREFIXES)
     kind.encode(root, item)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return document_bytes(root)
 
 
 def decode_item(data: bytes) -> Item:
