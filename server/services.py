@@ -319,12 +319,12 @@ class Market:
             stored = self.unit.quote(quote_id)
             if stored is None:
                 refusal = Refusal(ResponseCode.UNKNOWN, f"no quote has the id {quote_id}")
-            elif stored[1] != request.publisher_party_id:
+            elif stored.publisher != request.publisher_party_id:
                 refusal = Refusal(
                     ResponseCode.NOT_AUTHORISED,
                     f"only the publisher of quote {quote_id} can cancel it",
                 )
-            elif stored[3]:
+            elif stored.cancelled:
                 refusal = Refusal(ResponseCode.GONE, f"quote {quote_id} is already cancelled")
             else:
                 self.unit.cancel_quote(quote_id)
@@ -374,7 +374,7 @@ class Market:
         if record is None:
             quote = self.unit.quote(tender_id)
             if quote is not None:
-                return _refused(accept_quote(quote[0]), transaction_id)
+                return _refused(accept_quote(quote.quote), transaction_id)
             refusal = Refusal(ResponseCode.UNKNOWN, f"no tender has the id {tender_id}")
             return _refused(refusal, transaction_id)
         accepted = accept_tender(

@@ -34,6 +34,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    or_,
     select,
     update,
 )
@@ -253,6 +255,16 @@ class StoredReply:
 
 
 @dataclass(frozen=True)
+class QuoteRecord:
+    """A stored quote with its publisher, subscriber and whether it is cancelled."""
+
+    quote: Quote
+    publisher: str
+    subscriber: str
+    cancelled: bool
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     """One exchange: the bytes received and sent, when, for whom, and how it ended."""
 
@@ -277,6 +289,16 @@ def _seconds(moment: datetime) -> int:
 
 def _json_list(values: Iterable[str]) -> str:
     return json.dumps(sorted(set(values)))
+
+
+def _delivering_during(table: Table, intervals: Sequence[Interval]) -> ColumnElement[bool]:
+    """Rows whose ``start_s``..``end_s`` span overlaps any of ``intervals``."""
+    return or_(
+        *(
+            (table.c.start_s < _seconds(interval.end)) & (table.c.end_s > _seconds(interval.start))
+            for interval in intervals
+        )
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -416,23 +438,19 @@ class Unit:
             query = query.where(tenders.c.author.in_(authors))
         if statuses:
             query = query.where(tenders.c.status.in_([status.value for status in statuses]))
-        records = [self._tender_record(row) for row in self.connection.execute(query)]
         if intervals:
-            records = [
-                record
-                for record in records
-                if any(record.tender.product.interval.overlap(i) for i in intervals)
-            ]
-        return records
+            query = query.where(_delivering_during(tenders, intervals))
+        return [self._tender_record(row) for row in self.connection.execute(query)]
 
     # --- quotes
 
-    def quote(self, quote_id: str) -> tuple[Quote, str, str, bool] | None:
-        """A stored quote with its publisher, subscriber and whether it is cancelled."""
+    def quote(self, quote_id: str) -> QuoteRecord | None:
         row = self.connection.execute(select(quotes).where(quotes.c.quote_id == quote_id)).first()
         if row is None:
             return None
-        return decode_item(row.document), row.publisher, row.subscriber, bool(row.cancelled)
+        return QuoteRecord(
+            decode_item(row.document), row.publisher, row.subscriber, bool(row.cancelled)
+        )
 
     def add_quote(self, quote: Quote, publisher: str, subscriber: str, now: datetime) -> None:
         intervals = [product.interval for product in quote.products]
@@ -550,15 +568,7 @@ class Unit:
         if market_contexts_:
             query = query.where(transactions.c.market_context.in_(market_contexts_))
         if intervals:
-            overlaps = [
-                (transactions.c.start_s < _seconds(i.end))
-                & (transactions.c.end_s > _seconds(i.start))
-                for i in intervals
-            ]
-            condition = overlaps[0]
-            for more in overlaps[1:]:
-                condition = condition | more
-            query = query.where(condition)
+            query = query.where(_delivering_during(transactions, intervals))
         return [self._transaction_record(row) for row in self.connection.execute(query)]
 
     def all_transactions(self, market_context: str, interval: Interval) -> list[TransactionRecord]:
@@ -567,8 +577,7 @@ class Unit:
             select(transactions)
             .where(
                 transactions.c.market_context == market_context,
-                transactions.c.start_s < _seconds(interval.end),
-                transactions.c.end_s > _seconds(interval.start),
+                _delivering_during(transactions, (interval,)),
             )
             .order_by(transactions.c.created_at, transactions.c.transaction_id)
         )
@@ -635,8 +644,7 @@ class Unit:
             select(balancing_prices).where(
                 balancing_prices.c.market_context == market_context,
                 balancing_prices.c.location_id == location_id,
-                balancing_prices.c.start_s < _seconds(period.end),
-                balancing_prices.c.end_s > _seconds(period.start),
+                _delivering_during(balancing_prices, (period,)),
             )
         )
         return {
