@@ -33,16 +33,32 @@ from temix.codec import (
 )
 from temix.model import MarketContext, Response
 from temix.responses import ResponseCode, response
+from temix.server.security import (
+    INSECURE,
+    OPERATOR,
+    SECURITY_HEADER,
+    UNSIGNED,
+    Insecure,
+    MessageSecurity,
+    SecurityPolicy,
+    Signer,
+    authorisation_refusal,
+    warn_unsigned,
+)
 from temix.server.services import Market, new_delivery_id, sender_of
-from temix.server.soap import Exchange, Handler, RequestContext, SoapApplication, load_operations
+from temix.server.soap import (
+    Exchange,
+    Handler,
+    RequestContext,
+    SoapApplication,
+    SoapLimits,
+    load_operations,
+)
 from temix.server.store import LedgerEntry, Store, migrate, payload_digest
 from temix.validation import SchemaSet
 from temix.xmlsafe import parse_bytes
 
 logger = logging.getLogger(__name__)
-
-UNSIGNED = "unsigned"
-"""The ledger's verification result for a message that carried no signature."""
 
 DEVELOPMENT_MARKET = MarketContext(
     uri="urn:temix:market:development",
@@ -146,18 +162,30 @@ class MarketEndpoint:
             reply = _refusal(element, ResponseCode.BAD_REQUEST, str(error), self._now())
             notes["outcome"] = reply.response.code
             return encode(reply)
-        sender = sender_of(request)
+        signer: Signer | None = context.signer
+        sender = sender_of(request) if signer is None else signer.party_id
         notes["party_id"] = sender
         notes["request_id"] = request.request_id
         counterparty = getattr(request, "counterparty_id", None)
         if counterparty is not None:
             notes["counterparty_id"] = counterparty
-        reply = self._run_once(element, request, sender, notes.get("operation", ""))
+        refusal = None if signer is None else authorisation_refusal(request, signer)
+        if refusal is not None:
+            reply = _refusal(element, ResponseCode.NOT_AUTHORISED, refusal, self._now())
+            notes["outcome"] = reply.response.code
+            return encode(reply)
+        operator = signer is not None and OPERATOR in signer.roles
+        reply = self._run_once(element, request, sender, notes.get("operation", ""), operator)
         notes["outcome"] = reply.findtext("{*}eiResponse/{*}responseCode") or ""
         return reply
 
     def _run_once(
-        self, element: etree._Element, request: Any, sender: str, operation: str
+        self,
+        element: etree._Element,
+        request: Any,
+        sender: str,
+        operation: str,
+        reads_everything: bool,
     ) -> etree._Element:
         """The reply: the stored one for a repeated request, else the one made and stored."""
         digest = payload_digest(encode_bytes(request))
@@ -177,7 +205,8 @@ class MarketEndpoint:
                             now,
                         )
                         return encode(reused)
-                    reply = encode(Market(unit, now, self.new_id).handle(request))
+                    market = Market(unit, now, self.new_id, reads_everything=reads_everything)
+                    reply = encode(market.handle(request))
                     unit.remember_reply(
                         sender, request.request_id, operation, digest, document_bytes(reply), now
                     )
@@ -206,6 +235,7 @@ class Ledger:
             counterparty_id=notes.get("counterparty_id"),
             request_id=notes.get("request_id"),
             verification=notes.get("verification", UNSIGNED),
+            verification_detail=notes.get("verification_detail"),
             outcome=notes.get("outcome", str(exchange.status)),
             http_status=exchange.status,
             remote_address=exchange.remote_address,
@@ -233,18 +263,37 @@ def create_app(
     public_url: str | None = None,
     new_id: Callable[[], str] = new_delivery_id,
     binding: str = "native",
+    security: SecurityPolicy | Insecure,
+    limits: SoapLimits | None = None,
 ) -> SoapApplication:
     """The WSGI application of a temix server over ``store`` (already prepared); ``binding``
-    ``"spyne"`` hosts it on spyne (:mod:`temix.server.spyne`, Python 3.11 only)."""
+    ``"spyne"`` hosts it on spyne (:mod:`temix.server.spyne`, Python 3.11 only).
+
+    ``security`` is a :class:`SecurityPolicy` (requests verified against the party registry,
+    replies signed) or, explicitly, :data:`INSECURE` (nothing verified or signed; every request
+    logs a warning)."""
     application = SoapApplication
     if binding == "spyne":
         from temix.server.spyne import SpyneSoapApplication as application
     elif binding != "native":
         raise ValueError(f"unknown binding {binding!r}: native or spyne")
+    if isinstance(security, SecurityPolicy):
+        guard = MessageSecurity(store, security, clock)
+        seams: dict[str, Any] = dict(
+            request_filter=guard.check_request,
+            reply_signer=guard.sign_reply,
+            understood_headers={SECURITY_HEADER},
+        )
+    elif security is INSECURE:
+        seams = dict(request_filter=warn_unsigned)
+    else:
+        raise TypeError(f"security must be a SecurityPolicy or INSECURE, not {security!r}")
     return application(
         market_handlers(MarketEndpoint(store, clock, new_id)),
         schemas,
+        limits,
         public_url=public_url,
         observer=Ledger(store),
         clock=clock,
+        **seams,
     )

@@ -1,4 +1,5 @@
-"""The server's ``temix`` subcommands: ``serve``, ``market``, ``group`` and ``ledger``.
+"""The server's ``temix`` subcommands: ``serve``, ``market``, ``group``, ``ledger``,
+``balancing-prices`` and ``party``.
 
 Each opens the store named by ``--db`` (default: SQLite in ``--data-dir``, ``./temix-data``) and
 migrates it to the current schema first, so that no command needs a set-up step.
@@ -10,21 +11,46 @@ import csv
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import click
 from lxml import etree
+from sqlalchemy.exc import IntegrityError
 
 from temix.codec import DecodeError, decode, decode_item, parse_duration
+from temix.keys import (
+    KeyAlgorithm,
+    KeyDirectory,
+    KeysError,
+    fingerprint,
+    load_certificate,
+    normalise_fingerprint,
+)
 from temix.model import Interval, MarketContext, ModelError
 from temix.payloads import ReplyMarketContext
 from temix.server import serve as hosting
 from temix.server.app import create_app, prepare, utc_now
-from temix.server.store import Store, sqlite_url
+from temix.server.security import (
+    INSECURE,
+    ROLES,
+    TRADER,
+    Insecure,
+    SecurityPolicy,
+)
+from temix.server.soap import SoapLimits
+from temix.server.store import PartyRecord, Store, sqlite_url
 from temix.validation import SchemaSet, payload_of
-from temix.xmlsafe import XmlRejected, parse_bytes
+from temix.wssecurity import Freshness
+from temix.xmlsafe import (
+    DEFAULT_MAX_ATTRIBUTES,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_ELEMENTS,
+    XmlRejected,
+    parse_bytes,
+)
 
 DEFAULT_DATA_DIR = Path("temix-data")
 
@@ -59,6 +85,12 @@ def _prepared_store(database_url: str | None, data_dir: Path) -> tuple[str, Stor
     return url, store
 
 
+def _seconds_option(name: str, default: float, text: str):  # type: ignore[no-untyped-def]
+    return click.option(
+        name, type=click.FloatRange(min=0), default=default, show_default=True, help=text
+    )
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -66,12 +98,74 @@ def _prepared_store(database_url: str | None, data_dir: Path) -> tuple[str, Stor
 @click.option(
     "--public-url", metavar="URL", help="The endpoint address the WSDL announces (behind a proxy)."
 )
+@_seconds_option("--graceful-timeout", 30.0, "Seconds SIGTERM waits for in-flight requests.")
 @click.option(
-    "--graceful-timeout",
-    type=click.FloatRange(min=0),
-    default=30.0,
+    "--keys",
+    "keys_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Key directory (temix keys init): the server signs with its server key, trusts its "
+    "CA and registers its parties as traders [default: DATA_DIR/keys, created if missing].",
+)
+@click.option(
+    "--trust-ca",
+    "trusted_cas",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Also trust this CA for parties registered by subject (repeatable).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Verify and sign nothing (development only; every request logs a warning).",
+)
+@_seconds_option("--max-age", 300.0, "Oldest acceptable message Timestamp, in seconds.")
+@_seconds_option("--max-future", 60.0, "How far ahead a message Timestamp may be, in seconds.")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_BYTES,
     show_default=True,
-    help="Seconds SIGTERM waits for in-flight requests.",
+    help="Largest request body accepted.",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_DEPTH,
+    show_default=True,
+    help="Deepest element nesting accepted.",
+)
+@click.option(
+    "--max-attributes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ATTRIBUTES,
+    show_default=True,
+    help="Most attributes accepted on one element.",
+)
+@click.option(
+    "--max-elements",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ELEMENTS,
+    show_default=True,
+    help="Most elements accepted in one request.",
+)
+@_seconds_option("--read-timeout", 10.0, "Seconds a client may stay silent while sending.")
+@_seconds_option(
+    "--request-timeout", 30.0, "Seconds one request may take before its worker is replaced."
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Serve HTTPS with this certificate (PEM).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The TLS certificate's private key (PEM).",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Require TLS client certificates issued by this CA (mutual TLS).",
 )
 @_with_database
 def serve(
@@ -80,25 +174,58 @@ def serve(
     workers: int,
     public_url: str | None,
     graceful_timeout: float,
+    keys_dir: Path | None,
+    trusted_cas: tuple[Path, ...],
+    insecure: bool,
+    max_age: float,
+    max_future: float,
+    max_bytes: int,
+    max_depth: int,
+    max_attributes: int,
+    max_elements: int,
+    read_timeout: float,
+    request_timeout: float,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
     database_url: str | None,
     data_dir: Path,
 ) -> None:
     """Run the TeMIX SOAP endpoint.
 
-    Prints one line, `WSDL <url>`, once it answers, then one JSON line per request on stderr.
-    SIGTERM or Ctrl-C finishes the requests in flight and stops.
+    Requests must be signed (WS-Security, X.509) by a registered party, and every reply is
+    signed, unless --insecure. Prints one line, `WSDL <url>`, once it answers, then one JSON
+    line per request on stderr. SIGTERM or Ctrl-C finishes the requests in flight and stops.
     """
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
     )
+    if (tls_cert is None) != (tls_key is None) or (tls_ca is not None and tls_cert is None):
+        raise click.UsageError("--tls-cert and --tls-key go together; --tls-ca needs both")
     url, store = _prepared_store(database_url, data_dir)
+    security: SecurityPolicy | Insecure
+    if insecure:
+        if keys_dir is not None or trusted_cas:
+            raise click.UsageError("--insecure verifies nothing: it takes no --keys or --trust-ca")
+        logging.getLogger(__name__).warning(
+            "--insecure: requests are not verified and replies are not signed"
+        )
+        security = INSECURE
+    else:
+        security = _security_policy(
+            store, keys_dir or data_dir / "keys", trusted_cas, max_age, max_future
+        )
     store.close()
+    limits = SoapLimits(max_bytes, max_depth, max_attributes, max_elements)
 
     def application():  # type: ignore[no-untyped-def]
-        return create_app(Store.open(url), public_url=public_url)
+        return create_app(Store.open(url), public_url=public_url, security=security, limits=limits)
 
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        tls = hosting.Tls(tls_cert, tls_key, tls_ca)
     raise SystemExit(
         hosting.serve(
             application,
@@ -106,8 +233,40 @@ def serve(
             port=port,
             workers=workers,
             graceful_timeout=graceful_timeout,
+            read_timeout=read_timeout,
+            request_timeout=request_timeout,
+            tls=tls,
         )
     )
+
+
+def _security_policy(
+    store: Store, keys_dir: Path, trusted_cas: tuple[Path, ...], max_age: float, max_future: float
+) -> SecurityPolicy:
+    """The policy of a signed server: the key directory's server credentials and CA (the
+    directory is created with a development CA and server key when it does not exist), the
+    extra CAs, and the directory's parties registered as traders unless already registered."""
+    directory = KeyDirectory(keys_dir)
+    try:
+        if not directory.exists():
+            for issued in directory.init((), KeyAlgorithm.RSA):
+                click.echo(
+                    f"created {issued.role} {issued.path} sha256:{issued.fingerprint}", err=True
+                )
+        credentials = directory.server()
+        authorities = [directory.ca_certificate(), *map(load_certificate, trusted_cas)]
+        parties = {name: directory.party(name).certificate for name in directory.party_names()}
+    except KeysError as error:
+        raise click.ClickException(str(error)) from None
+    now = utc_now()
+    with store.transaction() as unit:
+        registered = {party.party_id for party in unit.all_parties()}
+        for name, certificate in parties.items():
+            if name not in registered:
+                subject = certificate.subject.rfc4514_string()
+                unit.put_party(PartyRecord(name, frozenset({TRADER}), subject=subject), now)
+    freshness = Freshness(timedelta(seconds=max_age), timedelta(seconds=max_future))
+    return SecurityPolicy(credentials, tuple(authorities), freshness)
 
 
 @click.group()
@@ -223,6 +382,7 @@ def ledger(
             "counterparty_id": entry.counterparty_id,
             "request_id": entry.request_id,
             "verification": entry.verification,
+            "verification_detail": entry.verification_detail,
             "outcome": entry.outcome,
             "http_status": entry.http_status,
             "remote_address": entry.remote_address,
@@ -287,4 +447,88 @@ def balancing_prices(
     click.echo(f"{market_context}: {len(rows)} balancing prices loaded")
 
 
-COMMANDS = (serve, market, group, ledger, balancing_prices)
+@click.group()
+def party() -> None:
+    """Register parties and list them: who may sign requests, and in which roles."""
+
+
+@party.command("add")
+@click.argument("party_id")
+@click.option("--pin", metavar="SHA256", help="The party's certificate fingerprint.")
+@click.option(
+    "--certificate",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Pin the party to this certificate (PEM).",
+)
+@click.option(
+    "--subject",
+    metavar="DN",
+    help="Recognise the party by this certificate subject (RFC 4514, e.g. "
+    "'CN=rep,O=temix development') under a CA the server trusts.",
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(sorted(ROLES)),
+    default=(TRADER,),
+    show_default=True,
+    help="A role of the party (repeatable).",
+)
+@_with_database
+def party_add(
+    party_id: str,
+    pin: str | None,
+    certificate: Path | None,
+    subject: str | None,
+    roles: tuple[str, ...],
+    database_url: str | None,
+    data_dir: Path,
+) -> None:
+    """Register PARTY_ID (or replace its binding and roles): by --pin, --certificate or
+    --subject, exactly one."""
+    if sum(value is not None for value in (pin, certificate, subject)) != 1:
+        raise click.UsageError("give exactly one of --pin, --certificate and --subject")
+    try:
+        if certificate is not None:
+            pin = fingerprint(load_certificate(certificate))
+        elif pin is not None:
+            pin = normalise_fingerprint(pin)
+    except KeysError as error:
+        raise click.ClickException(str(error)) from None
+    record = PartyRecord(party_id, frozenset(roles), certificate_sha256=pin, subject=subject)
+    _, store = _prepared_store(database_url, data_dir)
+    try:
+        with store.transaction() as unit:
+            unit.put_party(record, utc_now())
+    except IntegrityError:
+        raise click.ClickException(
+            "another party is already bound to that certificate or subject"
+        ) from None
+    finally:
+        store.close()
+    click.echo(f"registered {_describe(record)}")
+
+
+@party.command("list")
+@_with_database
+def party_list(database_url: str | None, data_dir: Path) -> None:
+    """Print each registered party, its roles and how its certificate is recognised."""
+    _, store = _prepared_store(database_url, data_dir)
+    with store.transaction(write=False) as unit:
+        records = unit.all_parties()
+    store.close()
+    for record in records:
+        click.echo(_describe(record))
+
+
+def _describe(record: PartyRecord) -> str:
+    binding = (
+        f"sha256:{record.certificate_sha256}"
+        if record.certificate_sha256
+        else f"subject {record.subject}"
+    )
+    return f"{record.party_id}\t{','.join(sorted(record.roles))}\t{binding}"
+
+
+COMMANDS = (serve, market, group, ledger, balancing_prices, party)

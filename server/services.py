@@ -6,15 +6,17 @@ needs, runs the rule, writes what it returns and writes the reply. It knows noth
 
 Conventions every service follows:
 
-* The party a request speaks for is its sender (:func:`sender_of`); until messages are signed,
-  the payload's own party element says who that is.
+* The party a request speaks for is its sender (:func:`sender_of`), the payload's own party
+  element; on a signed server the endpoint has already checked that it is the signer.
 * A request with several items (tenders, quotes, transactions, deliveries) handles each on its
   own: ``ei:responses`` holds one response per item, with the item's id as ``refID``; the
   overall ``ei:eiResponse`` is 200 when every item succeeded, otherwise the code of the first
   refused item and a description counting the refusals.
 * A refusal is an eiResponse with a code from :mod:`temix.responses`, never an exception.
 * Parties see only what concerns them: their own transactions, deliveries and positions, the
-  tenders they wrote or were offered, and the quotes they published or were sent.
+  tenders they wrote or were offered, and the quotes they published or were sent. A market
+  operator (``reads_everything``) reads every party's transactions, deliveries, positions and
+  settlements.
 """
 
 from __future__ import annotations
@@ -165,11 +167,17 @@ class Market:
     """The services of one market, answering one request inside one store unit."""
 
     def __init__(
-        self, unit: Unit, now: datetime, new_id: Callable[[], str] = new_delivery_id
+        self,
+        unit: Unit,
+        now: datetime,
+        new_id: Callable[[], str] = new_delivery_id,
+        *,
+        reads_everything: bool = False,
     ) -> None:
         self.unit = unit
         self.now = now
         self.new_id = new_id
+        self.reads_everything = reads_everything
 
     def handle(self, request: Any) -> Any:
         """The reply to ``request`` (any request payload)."""
@@ -464,9 +472,10 @@ class Market:
         )
 
     def request_transaction(self, request: p.RequestTransaction) -> p.ReplyTransaction:
-        """The requestor's own transactions matching the request's filters."""
+        """The requestor's own transactions (a market operator's: anyone's) matching the
+        request's filters."""
         records = self.unit.transactions(
-            party=request.requestor_party_id,
+            party=None if self.reads_everything else request.requestor_party_id,
             transaction_ids=request.transaction_ids,
             counterparties=request.counterparty_ids,
             market_contexts_=request.market_contexts,
@@ -507,16 +516,17 @@ class Market:
         )
 
     def request_delivery(self, request: p.RequestDelivery) -> p.ReplyDelivery:
-        """The requestor's own stored deliveries matching the request's filters."""
+        """The stored deliveries of the requestor (or of the party a market operator names)
+        matching the request's filters."""
         requestor = request.requestor_party_id
-        if request.party_id not in (None, requestor):
+        if request.party_id not in (None, requestor) and not self.reads_everything:
             refusal = Refusal(
                 ResponseCode.NOT_AUTHORISED,
                 f"{requestor} can read only its own deliveries, not {request.party_id}'s",
             )
             return p.ReplyDelivery(response=refusal.response(request.request_id, self.now))
         found = self.unit.deliveries(
-            party=requestor,
+            party=request.party_id or requestor,
             delivery_ids=request.delivery_ids,
             market_contexts_=request.market_contexts,
             intervals=request.intervals,
@@ -581,7 +591,7 @@ class Market:
     def _market_for(
         self, party: str, requestor: str, uri: str, what: str
     ) -> MarketContext | Refusal:
-        if party != requestor:
+        if party != requestor and not self.reads_everything:
             return Refusal(
                 ResponseCode.NOT_AUTHORISED,
                 f"{requestor} can read only its own {what}, not {party}'s",

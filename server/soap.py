@@ -8,9 +8,11 @@ hand-written list. Every POST goes through the inbound pipeline of
 2. one hardened parse (:func:`temix.xmlsafe.parse_bytes`);
 3. SOAP structure (the Envelope namespace picks the version; optional Header, one Body,
    nothing after it) and ``mustUnderstand`` headers;
-4-10. the ``request_filter`` seam, where the WS-Security layer plugs in;
+4-10. the ``request_filter`` seam, where the WS-Security layer plugs in
+   (:mod:`temix.server.security`): it returns the Body to act on, the signed copy;
 11. dispatch on the Body's single child, which must agree with the SOAPAction;
-12. schema validation of the payload, the handler, validation of its reply.
+12. schema validation of the payload, the handler, validation of its reply;
+13. the ``reply_signer`` seam: every SOAP reply, faults included, leaves through it.
 
 Steps 2-12 run in :meth:`SoapApplication.respond`, from public pieces (:func:`parse_envelope`,
 :meth:`SoapApplication.dispatch` with :func:`check_envelope` and :func:`operation_for`,
@@ -62,6 +64,8 @@ WSDL_SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 HEALTH_PATH = "/health"
+TLS_CLIENT_CERTIFICATE_KEY = "temix.tls_client_certificate"
+"""The WSGI environ key where the host puts the DER certificate a mutual-TLS client showed."""
 
 
 @dataclass(frozen=True)
@@ -311,13 +315,17 @@ class RequestContext:
     ``notes`` is where the layers write what the exchange's record and log line should say:
     ``operation`` (set here), ``party_id``, ``counterparty_id``, ``request_id`` and
     ``outcome`` (the eiResponse code; set here to the fault code for a fault) by the handler,
-    ``verification`` by the request filter.
+    ``verification`` and ``verification_detail`` by the request filter. ``signer`` is who the
+    request filter found signed the request (None when nothing was verified);
+    ``tls_certificate`` the DER certificate the client presented over mutual TLS, if any.
     """
 
     version: SoapVersion
     soap_action: str | None
     raw: bytes
     notes: dict[str, str] = field(default_factory=dict)
+    signer: Any = None
+    tls_certificate: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -334,7 +342,8 @@ class Exchange:
 
 
 Handler = Callable[[etree._Element, RequestContext], etree._Element]
-RequestFilter = Callable[[etree._Element, RequestContext], None]
+RequestFilter = Callable[[etree._Element, etree._Element, RequestContext], etree._Element]
+ReplySigner = Callable[[bytes], bytes]
 Observer = Callable[[Exchange], None]
 
 
@@ -363,6 +372,7 @@ _REASONS = {
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -377,10 +387,13 @@ class SoapApplication:
     ``handlers`` maps an operation name to ``handler(payload, context) -> reply payload``; an
     operation without a handler is answered with a Receiver fault. ``understood_headers`` are
     the header blocks (Clark QNames) that some layer processes, so ``mustUnderstand`` on them
-    is honoured. ``request_filter(envelope, context)``, when given, runs after the structure
-    checks and before dispatch and may raise :class:`SoapFault`: it is the seam for the
-    WS-Security steps (signature, timestamp, replay). ``public_url`` fixes the address the
-    WSDL announces (behind a proxy); otherwise it is the URL each WSDL request came to.
+    is honoured. ``request_filter(envelope, body, context)``, when given, runs after the
+    structure checks and before dispatch, returns the Body to dispatch on and may raise
+    :class:`SoapFault`: it is the seam for the WS-Security steps (signature, timestamp, replay),
+    which hand back the signed copy of the Body. ``reply_signer(envelope_bytes)``, when given,
+    turns every SOAP reply (faults included) into the bytes sent. ``public_url`` fixes the
+    address the WSDL announces (behind a proxy); otherwise it is the URL each WSDL request
+    came to.
     ``observer(exchange)``, when given, sees every POST with the bytes received and sent
     before the response leaves; if it raises, the client gets a Server/Receiver fault instead
     (the message ledger uses this so that nothing unrecorded is acknowledged). The notes of
@@ -399,6 +412,7 @@ class SoapApplication:
         *,
         understood_headers: Iterable[str] = (),
         request_filter: RequestFilter | None = None,
+        reply_signer: ReplySigner | None = None,
         public_url: str | None = None,
         wsdl_path: str | Path = WSDL,
         observer: Observer | None = None,
@@ -413,6 +427,7 @@ class SoapApplication:
         self.limits = limits or SoapLimits()
         self.understood_headers = frozenset(understood_headers)
         self.request_filter = request_filter
+        self.reply_signer = reply_signer
         self.public_url = public_url
         self.observer = observer
         self.clock = clock
@@ -481,6 +496,7 @@ class SoapApplication:
         received_at = self.clock()
         notes: dict[str, str] = {}
         body, response = self._soap_post(environ, notes)
+        response = self._signed(response)
         for name, value in notes.items():
             environ[f"temix.{name}"] = value
         if self.observer is None:
@@ -502,8 +518,22 @@ class SoapApplication:
             fault = SoapFault(FaultCode.SERVER, "the server could not record the exchange")
             status, fault_body = _fault_response(version or SOAP_1_1, fault)
             environ["temix.outcome"] = fault.outcome
-            return HttpResponse(status, fault_body, (version or SOAP_1_1).content_type)
+            return self._signed(
+                HttpResponse(status, fault_body, (version or SOAP_1_1).content_type)
+            )
         return response
+
+    def _signed(self, response: HttpResponse) -> HttpResponse:
+        """``response`` as the reply signer makes it, when it is a SOAP envelope."""
+        media_type = _parse_content_type(response.content_type)[0]
+        if self.reply_signer is None or media_type not in _VERSION_BY_MEDIA_TYPE:
+            return response
+        try:
+            signed = self.reply_signer(response.body)
+        except Exception:
+            logger.exception("the reply could not be signed")
+            return HttpResponse(500, b"the server could not sign its reply\n")
+        return HttpResponse(response.status, signed, response.content_type, response.headers)
 
     def _soap_post(
         self, environ: dict[str, Any], notes: dict[str, str]
@@ -526,7 +556,13 @@ class SoapApplication:
             )
         else:
             soap_action = parameters.get("action")
-        context = RequestContext(wire_version, soap_action, body, notes)
+        context = RequestContext(
+            wire_version,
+            soap_action,
+            body,
+            notes,
+            tls_certificate=environ.get(TLS_CLIENT_CERTIFICATE_KEY),
+        )
         try:
             return body, self.respond(context, environ)
         except SoapFault as fault:
@@ -555,7 +591,7 @@ class SoapApplication:
         one payload in the Body, :func:`operation_for`, schema validation of the payload."""
         body = check_envelope(envelope, context.version, self.understood_headers)
         if self.request_filter is not None:
-            self.request_filter(envelope, context)
+            body = self.request_filter(envelope, body, context)
         payload = _single_payload(body)
         operation = operation_for(payload, context, self._operations_by_request[context.version])
         problems = self.schemas.problems(payload)
@@ -778,7 +814,8 @@ def _unquote(value: str) -> str:
 
 
 def _read_body(environ: dict[str, Any], max_bytes: int) -> bytes | HttpResponse:
-    """The request body, never reading more than ``max_bytes`` + 1 bytes."""
+    """The request body, never reading more than ``max_bytes`` + 1 bytes; 408 when the client
+    falls silent for longer than the host's read timeout."""
     too_large = HttpResponse(413, f"the request body is over {max_bytes} bytes\n".encode())
     stream = environ["wsgi.input"]
     length_header = environ.get("CONTENT_LENGTH", "").strip()
@@ -794,12 +831,15 @@ def _read_body(environ: dict[str, Any], max_bytes: int) -> bytes | HttpResponse:
         return too_large
     chunks = []
     remaining = length
-    while remaining:
-        chunk = stream.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
+    try:
+        while remaining:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except TimeoutError:
+        return HttpResponse(408, b"the request body did not arrive in time\n")
     return b"".join(chunks)
 
 

@@ -46,6 +46,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    delete,
     event,
     insert,
     or_,
@@ -53,6 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from temix.codec import decode_item, encode_item
 from temix.model import (
@@ -204,6 +206,24 @@ ledger = Table(
     Column("remote_address", String(128), nullable=True),
     Column("request", LargeBinary, nullable=False),
     Column("response", LargeBinary, nullable=False),
+    Column("verification_detail", Text, nullable=True),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("party_id", String(512), primary_key=True),
+    Column("roles", String(256), nullable=False),
+    Column("certificate_sha256", String(64), nullable=True, unique=True),
+    Column("subject", String(1024), nullable=True, unique=True),
+    Column("registered_at", UtcDateTime, nullable=False),
+)
+
+seen_signatures = Table(
+    "seen_signatures",
+    metadata,
+    Column("replay_key", String(64), primary_key=True),
+    Column("until", UtcDateTime, nullable=False, index=True),
 )
 
 
@@ -280,7 +300,19 @@ class LedgerEntry:
     remote_address: str | None
     request: bytes
     response: bytes
+    verification_detail: str | None = None
     seq: int | None = None
+
+
+@dataclass(frozen=True)
+class PartyRecord:
+    """A registered party: its roles, and how its certificate is recognised: by a pin (the
+    SHA-256 fingerprint of the certificate) or by its subject under a CA the server trusts."""
+
+    party_id: str
+    roles: frozenset[str]
+    certificate_sha256: str | None = None
+    subject: str | None = None
 
 
 def _seconds(moment: datetime) -> int:
@@ -546,19 +578,20 @@ class Unit:
     def transactions(
         self,
         *,
-        party: str,
+        party: str | None,
         transaction_ids: Sequence[str] = (),
         counterparties: Sequence[str] = (),
         market_contexts_: Sequence[str] = (),
         intervals: Sequence[Interval] = (),
     ) -> list[TransactionRecord]:
-        """The transactions ``party`` is buyer or seller in, matching every given filter, oldest
-        first; an interval filter keeps transactions whose delivery overlaps any interval."""
-        query = (
-            select(transactions)
-            .where((transactions.c.buyer == party) | (transactions.c.seller == party))
-            .order_by(transactions.c.created_at, transactions.c.transaction_id)
+        """The transactions ``party`` is buyer or seller in (any party's for None), matching
+        every given filter, oldest first; an interval filter keeps transactions whose delivery
+        overlaps any interval."""
+        query = select(transactions).order_by(
+            transactions.c.created_at, transactions.c.transaction_id
         )
+        if party is not None:
+            query = query.where((transactions.c.buyer == party) | (transactions.c.seller == party))
         if transaction_ids:
             query = query.where(transactions.c.transaction_id.in_(transaction_ids))
         if counterparties:
@@ -686,6 +719,55 @@ class Unit:
                 created_at=now,
             ),
         )
+
+    # --- parties and seen signatures
+
+    @staticmethod
+    def _party_record(row: object) -> PartyRecord:
+        return PartyRecord(
+            row.party_id, frozenset(row.roles.split()), row.certificate_sha256, row.subject
+        )
+
+    def put_party(self, party: PartyRecord, now: datetime) -> None:
+        """Register ``party``, or replace its roles and certificate binding."""
+        self.connection.execute(delete(parties).where(parties.c.party_id == party.party_id))
+        self.connection.execute(
+            insert(parties),
+            dict(
+                party_id=party.party_id,
+                roles=" ".join(sorted(party.roles)),
+                certificate_sha256=party.certificate_sha256,
+                subject=party.subject,
+                registered_at=now,
+            ),
+        )
+
+    def all_parties(self) -> list[PartyRecord]:
+        rows = self.connection.execute(select(parties).order_by(parties.c.party_id))
+        return [self._party_record(row) for row in rows]
+
+    def parties_recognising(self, certificate_sha256: str, subject: str) -> list[PartyRecord]:
+        """The parties bound to the certificate with this fingerprint or this subject."""
+        rows = self.connection.execute(
+            select(parties).where(
+                (parties.c.certificate_sha256 == certificate_sha256)
+                | (parties.c.subject == subject)
+            )
+        )
+        return [self._party_record(row) for row in rows]
+
+    def see_signature(self, replay_key: str, until: datetime, now: datetime) -> bool:
+        """Record a signature until ``until``; False if it was already recorded and is still
+        kept (a replay). Records kept past their time are dropped here."""
+        self.connection.execute(delete(seen_signatures).where(seen_signatures.c.until < now))
+        try:
+            with self.connection.begin_nested():
+                self.connection.execute(
+                    insert(seen_signatures), dict(replay_key=replay_key, until=until)
+                )
+        except IntegrityError:
+            return False
+        return True
 
     # --- ledger
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bindings import Reply, envelope, soap_post
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
+import pki
+from bindings import Reply, envelope, soap_post
 from temix import codec
 from temix import payloads as p
 from temix.model import (
@@ -26,8 +29,11 @@ from temix.model import (
     TransactiveState,
 )
 from temix.server.app import DEVELOPMENT_MARKET, create_app, prepare
+from temix.server.security import INSECURE, TRADER
+from temix.server.services import sender_of
 from temix.server.soap import SOAP_1_1, SoapApplication, SoapVersion, load_operations
 from temix.server.store import Store
+from temix.wssecurity import WSSE, Freshness, verify_envelope
 
 MARKET = DEVELOPMENT_MARKET.uri
 NODE_A = Location("NODE-A")
@@ -51,19 +57,68 @@ class Clock:
 
 class TestMarket:
     """A prepared store and the server application over it through the SOAP ``binding`` (a
-    name in ``bindings.BINDINGS``), called like a SOAP client would."""
+    name in ``bindings.BINDINGS``), called like a SOAP client would.
+
+    The server is signed (its policy is :func:`pki.policy`) unless ``signed`` is False: each
+    request is then signed with the test key of the party it speaks for, registered as a
+    trader on first use, and each reply's signature is checked against the server's
+    certificate."""
 
     __test__ = False
 
-    def __init__(self, database_url: str, binding: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        binding: str,
+        clock: Clock | None = None,
+        *,
+        signed: bool = True,
+        freshness: Freshness | None = None,
+    ) -> None:
         self.clock = clock or Clock()
         self.store = Store.open(database_url)
         prepare(self.store, self.clock)
-        self.app: SoapApplication = create_app(self.store, clock=self.clock, binding=binding)
+        self.signed = signed
+        self.registered: set[str] = set()
+        security = pki.policy(freshness) if signed else INSECURE
+        self.app: SoapApplication = create_app(
+            self.store, clock=self.clock, binding=binding, security=security
+        )
 
-    def post(self, payload: Any, version: SoapVersion = SOAP_1_1) -> Reply:
+    def register(self, party: str, roles: frozenset[str] = frozenset({TRADER})) -> None:
+        pki.register(self.store, party, self.clock(), roles)
+        self.registered.add(party)
+
+    def signed_envelope(
+        self, payload: Any, version: SoapVersion = SOAP_1_1, signer: str | None = None
+    ) -> bytes:
+        """The request envelope for ``payload``, signed by ``signer`` (default: the party the
+        payload speaks for) when the server is signed."""
+        body = envelope(payload, version)
+        if not self.signed:
+            return body
+        party = signer or sender_of(payload)
+        if party not in self.registered:
+            self.register(party)
+        return pki.sign(body, pki.party_credentials(party), self.clock())
+
+    def post(
+        self, payload: Any, version: SoapVersion = SOAP_1_1, signer: str | None = None
+    ) -> Reply:
         tag = codec.PAYLOAD_ELEMENTS[type(payload)]
-        return soap_post(self.app, envelope(payload, version), version, SOAP_ACTIONS[tag][version])
+        body = self.signed_envelope(payload, version, signer)
+        reply = soap_post(self.app, body, version, SOAP_ACTIONS[tag][version])
+        if self.signed:
+            self.check_reply(reply)
+        return reply
+
+    def check_reply(self, reply: Reply) -> None:
+        """The reply is signed by the server's certificate."""
+        server = pki.server_credentials().certificate
+        verify_envelope(etree.fromstring(reply.body), lambda certificate: None, self.clock())
+        assert etree.fromstring(reply.body).findtext(f".//{{{WSSE}}}BinarySecurityToken") == (
+            base64.b64encode(server.public_bytes(Encoding.DER)).decode()
+        )
 
     def send(self, payload: Any, version: SoapVersion = SOAP_1_1) -> Any:
         """The decoded reply payload; the exchange must not be a fault."""

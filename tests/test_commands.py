@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from market import MARKET, TestMarket, create_tender, tender
 
+from market import MARKET, TestMarket, create_tender, tender
 from temix.cli import main
 from temix.model import Interval
 from temix.schemas import EXAMPLES_VALID

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from lxml import etree
+
 from market import (
     SOAP_ACTIONS,
     acceptance,
@@ -21,7 +22,6 @@ from market import (
     envelope,
     tender,
 )
-
 from temix import codec
 from temix.server.soap import SOAP_1_1
 from temix.server.store import Store

@@ -9,8 +9,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from bindings import REMOTE_ADDRESS, SERVICE_MATRIX, envelope, soap_post
 from lxml import etree
+
+import pki
+from bindings import REMOTE_ADDRESS, SERVICE_MATRIX, soap_post
 from market import (
     MARKET,
     NODE_A,
@@ -26,7 +28,6 @@ from market import (
     product,
     tender,
 )
-
 from temix import payloads as p
 from temix.codec import PAYLOAD_ELEMENTS, decode, encode_bytes
 from temix.model import (
@@ -408,7 +409,8 @@ def test_every_exchange_is_in_the_ledger_with_its_bytes(market) -> None:
     assert first.operation == "EiCreateTender"
     assert (first.party_id, first.counterparty_id, first.request_id) == (REP, CUSTOMER, "r1")
     assert first.outcome == "200"
-    assert first.verification == "unsigned"
+    assert first.verification == "verified"
+    assert first.verification_detail == f"{REP} sha256:{pki.party_credentials(REP).fingerprint}"
     assert first.response == created.body
     assert encode_bytes(create_tender("r1", REP, CUSTOMER, tender("T-1")))[40:] in first.request
     assert first.received_at == NOW
@@ -430,10 +432,12 @@ def test_the_request_log_sees_the_notes_of_each_exchange(market) -> None:
 
     request = create_tender("r1", REP, CUSTOMER, tender("T-1"))
     action = SOAP_ACTIONS[PAYLOAD_ELEMENTS[type(request)]][SOAP_1_1]
-    assert soap_post(request_log, envelope(request), SOAP_1_1, action).status == 200
+    assert soap_post(request_log, market.signed_envelope(request), SOAP_1_1, action).status == 200
     soap_post(request_log, b"<not-soap/>", action="x")
     assert logged == [
         {
+            "temix.verification": "verified",
+            "temix.verification_detail": f"{REP} sha256:{pki.party_credentials(REP).fingerprint}",
             "temix.operation": "EiCreateTender",
             "temix.party_id": REP,
             "temix.counterparty_id": CUSTOMER,

@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from bindings import soap_post
 from lxml import etree
-from market import TestMarket
 
+from bindings import soap_post
+from market import TestMarket
 from temix.server.store import sqlite_url
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+
 from bindings import SERVICE_MATRIX
 from market import (
     MARKET,
@@ -17,7 +18,6 @@ from market import (
     create_transaction,
     tender,
 )
-
 from temix import payloads as p
 from temix.model import Delivery, Interval, MeterReading, Side, TransportPath
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -11,9 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import zeep
-from bindings import HOST, Reply, call, envelope
 from lxml import etree
 
+from bindings import HOST, Reply, call, envelope
 from temix import codec
 from temix import payloads as p
 from temix.model import Response
@@ -473,7 +474,9 @@ def test_an_unknown_mandatory_header_is_a_soap12_must_understand_fault(app, valu
 
 def test_must_understand_is_checked_before_any_processing():
     called = []
-    app = SoapApplication(stub_handlers(), request_filter=lambda env, ctx: called.append(1))
+    app = SoapApplication(
+        stub_handlers(), request_filter=lambda env, body, ctx: called.append(1) or body
+    )
     header = f'<t:trace xmlns:t="{TRACE}" e:mustUnderstand="1"/>'
     body = envelope(b"<unknown/>", header=header)
     reply = soap11(app, body, soap_action='"wrong"')
@@ -624,17 +627,45 @@ def test_an_operation_without_a_handler_is_a_server_fault():
 INVALID_SECURITY = FaultSubcode("wsse", WSSE, "InvalidSecurity")
 
 
-def refuse_security(envelope_element, context):
+def refuse_security(envelope_element, body, context):
     raise SoapFault(FaultCode.CLIENT, "security check failed", subcode=INVALID_SECURITY)
 
 
 def test_the_request_filter_sees_the_envelope_before_dispatch():
     seen = []
     app = SoapApplication(
-        stub_handlers(), request_filter=lambda env, ctx: seen.append((env.tag, ctx.version))
+        stub_handlers(),
+        request_filter=lambda env, body, ctx: seen.append((env.tag, ctx.version)) or body,
     )
     assert soap11(app, envelope(CREATE_TENDER)).status == 200
     assert seen == [(f"{{{SOAP11}}}Envelope", SOAP_1_1)]
+
+
+def test_the_body_the_request_filter_returns_is_the_one_dispatched():
+    """The WS-Security layer hands back the signed copy of the Body: that copy is acted on."""
+    replacement = etree.Element(f"{{{SOAP11}}}Body")
+    replacement.append(copy.deepcopy(CREATE_TENDER))
+    app = SoapApplication(stub_handlers(), request_filter=lambda env, body, ctx: replacement)
+    reply = soap11(app, envelope(b'<x:unknown xmlns:x="urn:x"/>'))
+    assert reply.status == 200
+
+
+def test_the_reply_signer_makes_the_bytes_of_every_soap_reply_faults_included():
+    signed: list[bytes] = []
+
+    def reply_signer(body: bytes) -> bytes:
+        signed.append(body)
+        return body + b"<!--signed-->"
+
+    exchanges: list = []
+    app = SoapApplication(stub_handlers(), reply_signer=reply_signer, observer=exchanges.append)
+    served = soap11(app, envelope(CREATE_TENDER))
+    refused = soap11(app, envelope(b'<x:unknown xmlns:x="urn:x"/>'))
+    too_large = soap11(app, b"x" * (app.limits.max_bytes + 1))
+    assert served.body.endswith(b"<!--signed-->") and refused.body.endswith(b"<!--signed-->")
+    assert len(signed) == 2
+    assert not too_large.body.endswith(b"<!--signed-->")
+    assert [exchange.response for exchange in exchanges[:2]] == [served.body, refused.body]
 
 
 def test_a_request_filter_fault_comes_before_dispatch_soap11():

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from lxml import etree
+
 from bindings import (
     BINDINGS,
     REMOTE_ADDRESS,
@@ -19,8 +21,6 @@ from bindings import (
     envelope,
     soap_post,
 )
-from lxml import etree
-
 from temix.namespaces import EI_WSDL, SOAP12
 from temix.schemas import EXAMPLES_INVALID, EXAMPLES_VALID
 from temix.server.soap import (
@@ -349,7 +349,9 @@ def test_an_operation_without_a_handler_is_a_server_fault(binding):
 def test_the_request_filter_runs_after_the_envelope_checks_and_before_dispatch(binding, version):
     seen = []
 
-    def refuse(envelope_element: etree._Element, context: RequestContext) -> None:
+    def refuse(
+        envelope_element: etree._Element, body: etree._Element, context: RequestContext
+    ) -> etree._Element:
         seen.append((envelope_element.tag, context.version, context.raw))
         raise SoapFault(FaultCode.CLIENT, "security check failed", INVALID_SECURITY)
 
@@ -376,8 +378,11 @@ def _noting_handler(payload: etree._Element, context: RequestContext) -> etree._
 
 @VERSIONS
 def test_the_observer_sees_each_exchange_with_its_notes_which_reach_the_environ(binding, version):
-    def verify(envelope_element: etree._Element, context: RequestContext) -> None:
+    def verify(
+        envelope_element: etree._Element, body: etree._Element, context: RequestContext
+    ) -> etree._Element:
         context.notes["verification"] = "unsigned"
+        return body
 
     exchanges: list[Exchange] = []
     app = BINDINGS[binding](

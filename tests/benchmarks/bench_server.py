@@ -50,6 +50,7 @@ from temix.server.soap import SOAP_1_1
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_load import KEY_PLACEHOLDER, MAX_CLIENTS, LoadResult, Workload, drive
+
 from market import (
     SOAP_ACTIONS,
     acceptance,
