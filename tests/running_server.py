@@ -1,0 +1,165 @@
+"""``temix serve`` in its own process, and a client that signs what it sends as a party does."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lxml import etree
+
+from market import SOAP_ACTIONS, envelope
+from temix import codec
+from temix.keys import KeyAlgorithm, KeyDirectory
+from temix.server.services import sender_of
+from temix.server.soap import SOAP_1_1, SoapVersion
+from temix.wssecurity import sign_envelope
+
+WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
+READY_TIMEOUT = 30.0
+PARTIES = ("rep", "customer", "generator")
+
+
+def key_directory(path: Path, algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA) -> KeyDirectory:
+    """A development key directory with the usual test parties."""
+    directory = KeyDirectory(path)
+    directory.init(PARTIES, algorithm)
+    return directory
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+    def payload(self) -> object:
+        """The decoded reply payload (the Body's child)."""
+        return codec.decode(etree.fromstring(self.body)[-1][0])
+
+
+class RunningServer:
+    """``temix serve`` on a free port, in its own process group.
+
+    Signed (``--keys``) when ``keys`` is given, else ``--insecure``; ``options`` are more
+    ``temix serve`` arguments. ``tls_context`` is the client side of an HTTPS server.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        log: Path,
+        *,
+        keys: KeyDirectory | None = None,
+        workers: int = 2,
+        options: Sequence[str] = (),
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        command = [
+            sys.executable,
+            "-c",
+            "from temix.cli import main; main()",
+            "serve",
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+            "--db",
+            database_url,
+            *(["--keys", str(keys.path)] if keys is not None else ["--insecure"]),
+            *options,
+        ]
+        self.keys = keys
+        self.tls_context = tls_context
+        self.log_path = log
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True
+        )
+        self.port = self._wait_ready()
+
+    def _wait_ready(self) -> int:
+        found: list[int] = []
+
+        def read() -> None:
+            line = self.process.stdout.readline()
+            match = WSDL_LINE.match(line)
+            if match:
+                found.append(int(match.group(2)))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(READY_TIMEOUT)
+        assert found, f"temix serve did not print its WSDL line: {self.log_path.read_text()}"
+        return found[0]
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        if self.tls_context is not None:
+            return http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout, context=self.tls_context
+            )
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def post(
+        self,
+        body: bytes,
+        soap_action: str | None,
+        version: SoapVersion = SOAP_1_1,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """POST ``body`` as it is; ``soap_action`` goes in the header (1.1) or the
+        Content-Type (1.2)."""
+        sent = {"Content-Type": version.content_type, **(headers or {})}
+        if soap_action is not None:
+            if version is SOAP_1_1:
+                sent["SOAPAction"] = f'"{soap_action}"'
+            else:
+                sent["Content-Type"] += f'; action="{soap_action}"'
+        connection = self.connection()
+        try:
+            connection.request("POST", "/", body, sent)
+            reply = connection.getresponse()
+            return Answer(reply.status, reply.read())
+        finally:
+            connection.close()
+
+    def signed(
+        self, payload: object, version: SoapVersion = SOAP_1_1, signer: str | None = None
+    ) -> bytes:
+        """``payload``'s envelope signed by ``signer`` (default: the party it speaks for) with
+        that party's key from the server's key directory."""
+        assert self.keys is not None, "an insecure server: nothing to sign with"
+        credentials = self.keys.party(signer or sender_of(payload))
+        tree = etree.fromstring(envelope(payload, version))
+        sign_envelope(tree, credentials.key, credentials.certificate, datetime.now(UTC))
+        return etree.tostring(tree)
+
+    def send(
+        self, payload: object, version: SoapVersion = SOAP_1_1, signer: str | None = None
+    ) -> Answer:
+        """``payload`` sent signed (unsigned to an insecure server)."""
+        body = (
+            envelope(payload, version)
+            if self.keys is None
+            else self.signed(payload, version, signer)
+        )
+        tag = codec.PAYLOAD_ELEMENTS[type(payload)]
+        return self.post(body, SOAP_ACTIONS[tag][version], version)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.log.close()
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        assert self.process.wait(timeout=30) == 0
+        self.log.close()
