@@ -472,10 +472,17 @@ class Market:
         )
 
     def request_transaction(self, request: p.RequestTransaction) -> p.ReplyTransaction:
-        """The requestor's own transactions (a market operator's: anyone's) matching the
-        request's filters."""
+        """The transactions of the party the request names, matching the request's filters:
+        a party reads only its own, a market operator anyone's."""
+        requestor = request.requestor_party_id
+        if request.party_id != requestor and not self.reads_everything:
+            refusal = Refusal(
+                ResponseCode.NOT_AUTHORISED,
+                f"{requestor} can read only its own transactions, not {request.party_id}'s",
+            )
+            return p.ReplyTransaction(response=refusal.response(request.request_id, self.now))
         records = self.unit.transactions(
-            party=None if self.reads_everything else request.requestor_party_id,
+            party=request.party_id,
             transaction_ids=request.transaction_ids,
             counterparties=request.counterparty_ids,
             market_contexts_=request.market_contexts,

@@ -1,4 +1,5 @@
-"""The server's subcommands of ``temix``: market, group, balancing-prices and ledger."""
+"""The server's subcommands of ``temix`` (market, group, balancing-prices, ledger, party, the
+serve options) and the keys commands that sign and verify envelopes."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from click.testing import CliRunner
 
 from market import MARKET, TestMarket, create_tender, tender
 from temix.cli import main
+from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.model import Interval
 from temix.schemas import EXAMPLES_VALID
 from temix.server.store import Store, sqlite_url
 
 RETAIL = "http://market.example/temix/retail"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -132,3 +135,115 @@ def test_the_ledger_prints_one_json_line_per_exchange(data_dir: Path) -> None:
     assert record["outcome"] == "200"
     assert "<ei:tenderID>T-1</ei:tenderID>" in record["request"]
     assert "eiCreatedTender" in record["response"]
+
+
+# --- parties --------------------------------------------------------------------------------------
+
+
+def test_parties_are_registered_by_pin_certificate_or_subject_and_listed(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    keys = KeyDirectory(tmp_path / "keys")
+    keys.init(["rep"], KeyAlgorithm.ECDSA)
+    certificate = keys.party_certificate_path("rep")
+    pin = keys.party("rep").fingerprint
+    database = ("--data-dir", str(data_dir))
+    assert _run("party", "add", "rep", "--certificate", str(certificate), *database).exit_code == 0
+    added = _run(
+        "party",
+        "add",
+        "exchange",
+        "--pin",
+        pin.upper()[:8] + "0" * 56,
+        "--role",
+        "trader",
+        "--role",
+        "operator",
+        *database,
+    )
+    assert added.exit_code == 0, added.output
+    by_subject = _run("party", "add", "meter", "--subject", "CN=meter,O=utility", *database)
+    assert by_subject.exit_code == 0
+    listed = _run("party", "list", *database)
+    assert listed.output.splitlines() == [
+        f"exchange\toperator,trader\tsha256:{pin[:8]}{'0' * 56}",
+        "meter\ttrader\tsubject CN=meter,O=utility",
+        f"rep\ttrader\tsha256:{pin}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((), "exactly one of --pin, --certificate and --subject"),
+        (("--pin", "ab", "--subject", "CN=x"), "exactly one"),
+        (("--pin", "not-hex"), "fingerprint"),
+        (("--subject", "CN=x", "--role", "king"), "'king' is not one of"),
+    ],
+)
+def test_a_bad_party_registration_is_a_usage_message(
+    data_dir: Path, arguments: tuple[str, ...], message: str
+) -> None:
+    refused = CliRunner().invoke(
+        main, ["party", "add", "x", *arguments, "--data-dir", str(data_dir)]
+    )
+    assert refused.exit_code in (1, 2)
+    assert message in refused.output
+    assert "Traceback" not in refused.output
+
+
+def test_two_parties_cannot_share_a_certificate(data_dir: Path) -> None:
+    database = ("--data-dir", str(data_dir))
+    assert _run("party", "add", "one", "--subject", "CN=shared", *database).exit_code == 0
+    refused = _run("party", "add", "two", "--subject", "CN=shared", *database)
+    assert refused.exit_code == 1
+    assert "already bound" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--insecure", "--keys", "k"), "--insecure verifies nothing"),
+        (("--tls-cert", "README.md"), "--tls-cert and --tls-key go together"),
+    ],
+)
+def test_contradictory_serve_options_are_a_usage_message(
+    data_dir: Path, arguments: tuple[str, ...], message: str
+) -> None:
+    refused = CliRunner().invoke(main, ["serve", *arguments, "--data-dir", str(data_dir)])
+    assert refused.exit_code == 2
+    assert message in refused.output
+
+
+# --- keys sign and verify -----------------------------------------------------------------------
+
+
+def test_a_signed_envelope_verifies_against_its_signers_certificate_only(tmp_path: Path) -> None:
+    keys = KeyDirectory(tmp_path / "keys")
+    keys.init(["rep", "customer"], KeyAlgorithm.ECDSA)
+    request = REPO / "docs" / "first-exchange" / "create-tender.xml"
+    signed = _run("keys", "sign", str(keys.path), str(request), "--party", "rep")
+    assert signed.exit_code == 0
+    signed_file = tmp_path / "signed.xml"
+    signed_file.write_text(signed.output)
+    verified = CliRunner().invoke(
+        main, ["keys", "verify", str(keys.party_certificate_path("rep")), str(signed_file)]
+    )
+    assert (verified.exit_code, verified.output) == (0, f"{signed_file}: verified\n")
+    other = CliRunner().invoke(
+        main, ["keys", "verify", str(keys.party_certificate_path("customer")), str(signed_file)]
+    )
+    assert other.exit_code == 1
+    assert "signed by another certificate" in other.output
+
+
+def test_signing_with_an_unknown_party_is_a_one_line_error(tmp_path: Path) -> None:
+    keys = KeyDirectory(tmp_path / "keys")
+    keys.init([], KeyAlgorithm.ECDSA)
+    request = REPO / "docs" / "first-exchange" / "create-tender.xml"
+    refused = CliRunner().invoke(
+        main, ["keys", "sign", str(keys.path), str(request), "--party", "x"]
+    )
+    assert refused.exit_code == 2
+    assert "cannot sign" in refused.output
+    assert "Traceback" not in refused.output

@@ -40,6 +40,7 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
+from temix.server.security import OPERATOR
 from temix.server.soap import SOAP_1_1, SOAP_1_2
 from temix.server.store import Store
 
@@ -472,3 +473,43 @@ def test_stored_records_survive_reopening_the_store(database_url: str, binding: 
     assert made.buyer == CUSTOMER
     assert made.transaction.product.description.quantity == Decimal("2")
     reopened.close()
+
+
+# --- Authorisation on a signed server -----------------------------------------------------------
+
+
+def test_a_request_speaking_for_another_party_than_its_signer_is_refused(market) -> None:
+    reply = market.post(create_tender("r1", REP, CUSTOMER, tender("T-1")), signer=CUSTOMER)
+    refused = decode(etree.fromstring(reply.body)[-1][0])
+    assert refused.response.code == "403"
+    assert "signed by customer" in refused.response.description
+    with market.store.transaction(write=False) as unit:
+        assert unit.tender("T-1") is None
+        (entry,) = unit.ledger()
+    assert (entry.party_id, entry.verification, entry.outcome) == (CUSTOMER, "verified", "403")
+
+
+def test_a_party_without_the_trader_role_cannot_trade_but_can_read(market) -> None:
+    market.register("auditor", frozenset())
+    refused = market.send(create_tender("r1", "auditor", CUSTOMER, tender("T-1")))
+    assert refused.response.code == "403"
+    assert "trader" in refused.response.description
+    read = market.send(p.RequestTransaction("r2", "auditor", "auditor"))
+    assert (read.response.code, read.transactions) == ("200", ())
+
+
+def test_an_operator_reads_every_partys_transactions_and_positions(market) -> None:
+    offered = tender("T-1")
+    market.send(create_tender("r1", REP, CUSTOMER, offered))
+    market.send(create_transaction("r2", CUSTOMER, REP, acceptance(offered, "TX-1", quantity="4")))
+    market.register("operator", frozenset({OPERATOR}))
+    (seen,) = market.send(p.RequestTransaction("r3", CUSTOMER, "operator")).transactions
+    assert seen.transaction_id == "TX-1"
+    position = market.send(
+        p.RequestPosition("r4", "operator", CUSTOMER, MARKET, NODE_A, (TOMORROW_3PM,))
+    )
+    assert position.response.code == "200"
+    (interval,) = position.positions
+    assert interval.net_rate == Decimal("-4")
+    refused = market.send(p.RequestTransaction("r5", CUSTOMER, REP))
+    assert refused.response.code == "403"

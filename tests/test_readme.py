@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+import pki
 from bindings import soap_post
 from market import TestMarket
 from temix.server.store import sqlite_url
@@ -59,12 +60,13 @@ def test_quick_start_example_glob_matches_files():
     assert sorted((REPO / "schemas" / "examples" / "valid").glob("*.xml"))
 
 
-FIRST_EXCHANGE = re.compile(r"^send (\w+) ([\w-]+\.xml) +# (\w+), (.*)$", re.MULTILINE)
+FIRST_EXCHANGE = re.compile(r"^send (\w+) ([\w-]+\.xml) (\w+) +# (\w+), (.*)$", re.MULTILINE)
 
 
 def test_the_first_exchange_gives_what_the_readme_says(tmp_path):
-    """Each ``send`` line of the first exchange, through the server in-process: the reply
-    element and the figures its comment names."""
+    """Each ``send`` line of the first exchange, signed by the party it names and sent
+    through the signed server in-process: the reply element and the figures its comment
+    names."""
     steps = FIRST_EXCHANGE.findall(README.read_text())
     assert [operation for operation, *_ in steps] == [
         "EiCreateTender",
@@ -72,9 +74,13 @@ def test_the_first_exchange_gives_what_the_readme_says(tmp_path):
         "EiRequestPosition",
     ]
     market = TestMarket(sqlite_url(tmp_path / "data"), "native")
-    for operation, file, reply_element, claims in steps:
+    for party in {party for _, _, party, _, _ in steps}:
+        market.register(party)
+    for operation, file, party, reply_element, claims in steps:
         body = (REPO / "docs" / "first-exchange" / file).read_bytes()
-        reply = soap_post(market.app, body, action=f"{ACTIONS}/{operation}")
+        signed = pki.sign(body, pki.party_credentials(party), market.clock())
+        reply = soap_post(market.app, signed, action=f"{ACTIONS}/{operation}")
+        market.check_reply(reply)
         assert reply.status == 200
         payload = etree.fromstring(reply.body)[-1][0]
         assert etree.QName(payload).localname == reply_element

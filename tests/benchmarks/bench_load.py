@@ -4,7 +4,9 @@ Each client is a process (so the load generator is not held by one GIL) sending 
 a time, each on a new TCP connection with ``Connection: close``: gunicorn's sync workers close
 every connection after its response, so keep-alive would change nothing, and raw sockets cost
 the client about a third of the CPU ``http.client`` does. Every request carries a key unique to
-it, written over :data:`KEY_PLACEHOLDER` in the workload's body.
+it, written over :data:`KEY_PLACEHOLDER` in the workload's body; or a workload is a list of
+ready bodies (signed requests, which no template can make), shared out between the clients and
+each sent once.
 
 The clients start together, warm up, and count the replies completed inside a shared window of
 ``time.monotonic()`` (system-wide on Linux); each reports its successes, latencies, failures and
@@ -20,8 +22,9 @@ import socket
 import statistics
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 
 KEY_PLACEHOLDER = b"KEYKEYKEYKE"
 """Written over, in each request body, by a key as long: the workload's one-letter prefix, the
@@ -40,7 +43,8 @@ ReplyCheck = Callable[[bytes, bytes], str | None]
 
 @dataclass(frozen=True)
 class Workload:
-    """What the clients send: ``body`` with the placeholder replaced by a fresh key each time."""
+    """What the clients send: ``body`` with the placeholder replaced by a fresh key each time,
+    or the ``ready`` bodies as they are."""
 
     name: str
     soap_action: str
@@ -49,9 +53,24 @@ class Workload:
     key_prefix: str
     keys_per_client: int | None = None
     """How many keys each client may use (None: no limit); running out ends the client."""
+    ready: tuple[bytes, ...] = ()
+    """Bodies sent as they are, each once: client ``c`` of ``n`` sends ``ready[c::n]`` in order,
+    and running out ends it. ``body`` is then the first of them, and there are no keys."""
+
+    @classmethod
+    def of_bodies(cls, name: str, soap_action: str, bodies: Sequence[bytes], check: ReplyCheck):
+        """A workload of ready bodies (at least one)."""
+        return cls(name, soap_action, bodies[0], check, key_prefix="", ready=tuple(bodies))
 
     def key(self, client: int, number: int) -> bytes:
         return f"{self.key_prefix}{client:02d}{number:08d}".encode()
+
+    def bodies(self, client: int, clients: int) -> Iterator[bytes]:
+        """What client ``client`` of ``clients`` sends, in order, until it runs out."""
+        if self.ready:
+            return iter(self.ready[client::clients])
+        numbers = count() if self.keys_per_client is None else range(self.keys_per_client)
+        return (self.body.replace(KEY_PLACEHOLDER, self.key(client, number)) for number in numbers)
 
 
 @dataclass
@@ -63,7 +82,8 @@ class ClientResult:
     failures: int = 0
     failure_samples: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0
-    ran_out_of_keys: bool = False
+    ran_out: bool = False
+    """The client used up its keys or its ready bodies before the window ended."""
     finished_at: float = 0.0
 
 
@@ -79,7 +99,7 @@ class LoadResult:
     failures: int
     failure_samples: list[str]
     client_cpu_seconds: float
-    ran_out_of_keys: bool
+    ran_out: bool
     probe_increase: tuple[float, ...] | None
 
     @property
@@ -144,28 +164,29 @@ def _run_client(
     port: int,
     workload: Workload,
     client: int,
+    clients: int,
     window: tuple[float, float, float],
     results: multiprocessing.Queue,
 ) -> None:
-    """One client: requests from ``window[0]``, counted from ``window[1]`` until ``window[2]``."""
+    """Client ``client`` of ``clients``: requests from ``window[0]``, counted from ``window[1]``
+    until ``window[2]``."""
     start, window_start, window_end = window
     result = ClientResult()
-    head = request_head(port, workload.soap_action, len(workload.body))
+    bodies = workload.bodies(client, clients)
     cpu_at_window_start: float | None = None
-    number = 0
     time.sleep(max(0.0, start - time.monotonic()))
     while True:
-        if workload.keys_per_client is not None and number >= workload.keys_per_client:
-            result.ran_out_of_keys = True
+        body = next(bodies, None)
+        if body is None:
+            result.ran_out = True
             break
-        body = workload.body.replace(KEY_PLACEHOLDER, workload.key(client, number))
-        number += 1
         sent = time.monotonic()
         if sent >= window_end:
             break
         if cpu_at_window_start is None and sent >= window_start:
             cpu_at_window_start = _cpu_seconds()
         try:
+            head = request_head(port, workload.soap_action, len(body))
             status, reply = exchange(port, head + body)
             problem = f"HTTP {status}" if status != 200 else workload.check(body, reply)
         except (OSError, ValueError, IndexError) as error:
@@ -206,7 +227,9 @@ def drive(
     start = time.monotonic() + START_DELAY
     window = (start, start + warmup, start + warmup + seconds)
     processes = [
-        context.Process(target=_run_client, args=(port, workload, client, window, results))
+        context.Process(
+            target=_run_client, args=(port, workload, client, clients, window, results)
+        )
         for client in range(clients)
     ]
     for process in processes:
@@ -244,6 +267,6 @@ def drive(
         failures=sum(result.failures for result in collected),
         failure_samples=samples[:FAILURE_SAMPLES],
         client_cpu_seconds=sum(result.cpu_seconds for result in collected),
-        ran_out_of_keys=any(result.ran_out_of_keys for result in collected),
+        ran_out=any(result.ran_out for result in collected),
         probe_increase=probe_increase,
     )

@@ -1,0 +1,178 @@
+"""WS-Security signing and verification in process: what a signed envelope carries, what the
+verifier hands back, and the certificate rules. Attacks on a running server are in
+``test_security_attacks.py``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+import pki
+from temix.keys import KeyAlgorithm, generate_key
+from temix.namespaces import SOAP11, SOAP12
+from temix.wssecurity import (
+    DS,
+    WSSE,
+    WSU,
+    Freshness,
+    SecurityError,
+    check_certificate,
+    check_issued_by,
+    sign_envelope,
+    verify_envelope,
+)
+
+NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+PAYLOAD = b'<p:order xmlns:p="urn:example">r<!---->ep</p:order>'
+
+
+def signed(namespace: str = SOAP11, algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA) -> bytes:
+    envelope = etree.fromstring(
+        f'<e:Envelope xmlns:e="{namespace}"><e:Body>'.encode() + PAYLOAD + b"</e:Body></e:Envelope>"
+    )
+    credentials = pki.party_credentials("rep", algorithm)
+    sign_envelope(envelope, credentials.key, credentials.certificate, NOW)
+    return etree.tostring(envelope)
+
+
+def verify(data: bytes, now: datetime = NOW, freshness: Freshness | None = None) -> object:
+    trusted = lambda certificate: "rep"  # noqa: E731
+    return verify_envelope(etree.fromstring(data), trusted, now, freshness or Freshness())
+
+
+@pytest.mark.parametrize("namespace", [SOAP11, SOAP12], ids=["soap11", "soap12"])
+@pytest.mark.parametrize("algorithm", list(KeyAlgorithm), ids=lambda a: a.value)
+def test_a_signed_envelope_verifies_and_yields_the_signed_body(namespace, algorithm):
+    verified = verify(signed(namespace, algorithm))
+    assert verified.signer == "rep"
+    assert verified.created == NOW
+    assert verified.replay_until == NOW + timedelta(seconds=300)
+    assert etree.QName(verified.body).localname == "Body"
+    (payload,) = verified.body
+    assert payload.text == "rep"  # the comment that split the text is not in the signed copy
+
+
+def test_the_security_header_is_understood_first_and_carries_timestamp_token_signature():
+    envelope = etree.fromstring(signed())
+    (security,) = envelope.find(f"{{{SOAP11}}}Header")
+    assert security.tag == f"{{{WSSE}}}Security"
+    assert security.get(f"{{{SOAP11}}}mustUnderstand") == "1"
+    assert [child.tag for child in security] == [
+        f"{{{WSU}}}Timestamp",
+        f"{{{WSSE}}}BinarySecurityToken",
+        f"{{{DS}}}Signature",
+    ]
+    assert security.findtext(f"{{{WSU}}}Timestamp/{{{WSU}}}Expires") == "2026-06-30T12:05:00Z"
+
+
+def test_the_same_envelope_signed_twice_has_distinct_replay_keys():
+    assert verify(signed()).replay_key != verify(signed()).replay_key
+
+
+@pytest.mark.parametrize(
+    ("now", "cause"),
+    [
+        (NOW + timedelta(seconds=301), "expired"),
+        (NOW - timedelta(seconds=61), "future"),
+    ],
+    ids=["expired", "future"],
+)
+def test_freshness_is_checked_against_the_callers_clock(now, cause):
+    with pytest.raises(SecurityError, match=cause):
+        verify(signed(), now, Freshness(max_age=timedelta(hours=1)))
+
+
+def test_the_age_limit_is_the_callers():
+    with pytest.raises(SecurityError, match="stale"):
+        verify(signed(), NOW + timedelta(seconds=31), Freshness(max_age=timedelta(seconds=30)))
+
+
+def test_a_changed_payload_fails_the_check():
+    with pytest.raises(SecurityError) as refused:
+        verify(signed().replace(b">r<", b">R<"))
+    assert refused.value.failed_check
+
+
+def test_the_trust_decision_comes_before_any_cryptography():
+    def distrust(certificate: x509.Certificate) -> None:
+        raise SecurityError("not a party")
+
+    with pytest.raises(SecurityError, match="not a party") as refused:
+        verify_envelope(etree.fromstring(signed()), distrust, NOW)
+    assert not refused.value.failed_check
+
+
+def test_an_unsigned_envelope_is_refused():
+    envelope = f'<e:Envelope xmlns:e="{SOAP11}"><e:Body/></e:Envelope>'.encode()
+    with pytest.raises(SecurityError, match="not signed"):
+        verify(envelope)
+
+
+def test_signing_an_envelope_that_already_has_a_security_header_is_an_error():
+    with pytest.raises(ValueError, match="already"):
+        credentials = pki.party_credentials("rep")
+        sign_envelope(etree.fromstring(signed()), credentials.key, credentials.certificate, NOW)
+
+
+# --- Certificates -----------------------------------------------------------------------------
+
+
+def self_signed(*, ca: bool = False, signing: bool = True) -> x509.Certificate:
+    key = generate_key(KeyAlgorithm.ECDSA)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rep")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=signing,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=not signing,
+                key_cert_sign=ca,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    return builder.sign(key, hashes.SHA256())
+
+
+def test_a_party_certificate_may_sign_within_its_validity():
+    certificate = pki.party_credentials("rep").certificate
+    check_certificate(certificate, NOW)
+    with pytest.raises(SecurityError, match="not valid"):
+        check_certificate(certificate, certificate.not_valid_after_utc + timedelta(seconds=1))
+
+
+def test_a_ca_certificate_cannot_sign_messages():
+    with pytest.raises(SecurityError, match="CA"):
+        check_certificate(self_signed(ca=True), NOW)
+
+
+def test_a_key_usage_without_digital_signature_cannot_sign_messages():
+    with pytest.raises(SecurityError, match="keyUsage"):
+        check_certificate(self_signed(signing=False), NOW)
+
+
+def test_only_a_trusted_ca_issues_subject_bound_certificates():
+    authority = pki.authority().certificate
+    check_issued_by(pki.party_credentials("rep").certificate, [authority], NOW)
+    with pytest.raises(SecurityError, match="trusted CA"):
+        check_issued_by(self_signed(), [authority], NOW)
+    with pytest.raises(SecurityError, match="trusted CA"):
+        check_issued_by(pki.party_credentials("rep").certificate, [], NOW)
