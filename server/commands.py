@@ -85,9 +85,27 @@ def _prepared_store(database_url: str | None, data_dir: Path) -> tuple[str, Stor
     return url, store
 
 
-def _seconds_option(name: str, default: float, text: str):  # type: ignore[no-untyped-def]
+def _seconds_option(  # type: ignore[no-untyped-def]
+    name: str, default: float, text: str, *, zero_allowed: bool = True
+):
     return click.option(
-        name, type=click.FloatRange(min=0), default=default, show_default=True, help=text
+        name,
+        type=click.FloatRange(min=0, min_open=not zero_allowed),
+        default=default,
+        show_default=True,
+        help=text,
+    )
+
+
+def _count_option(name: str, default: int, text: str):  # type: ignore[no-untyped-def]
+    return click.option(
+        name, type=click.IntRange(min=1), default=default, show_default=True, help=text
+    )
+
+
+def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
+    return click.option(
+        name, type=click.Path(path_type=Path, dir_okay=False, exists=True), help=text
     )
 
 
@@ -120,53 +138,25 @@ def _seconds_option(name: str, default: float, text: str):  # type: ignore[no-un
 )
 @_seconds_option("--max-age", 300.0, "Oldest acceptable message Timestamp, in seconds.")
 @_seconds_option("--max-future", 60.0, "How far ahead a message Timestamp may be, in seconds.")
-@click.option(
-    "--max-bytes",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_BYTES,
-    show_default=True,
-    help="Largest request body accepted.",
-)
-@click.option(
-    "--max-depth",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_DEPTH,
-    show_default=True,
-    help="Deepest element nesting accepted.",
-)
-@click.option(
-    "--max-attributes",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_ATTRIBUTES,
-    show_default=True,
-    help="Most attributes accepted on one element.",
-)
-@click.option(
-    "--max-elements",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_ELEMENTS,
-    show_default=True,
-    help="Most elements accepted in one request.",
-)
-@_seconds_option("--read-timeout", 10.0, "Seconds a client may stay silent while sending.")
+@_count_option("--max-bytes", DEFAULT_MAX_BYTES, "Largest request body accepted.")
+@_count_option("--max-depth", DEFAULT_MAX_DEPTH, "Deepest element nesting accepted.")
+@_count_option("--max-attributes", DEFAULT_MAX_ATTRIBUTES, "Most attributes on one element.")
+@_count_option("--max-elements", DEFAULT_MAX_ELEMENTS, "Most elements accepted in one request.")
 @_seconds_option(
-    "--request-timeout", 30.0, "Seconds one request may take before its worker is replaced."
+    "--read-timeout",
+    10.0,
+    "Seconds a client may stay silent while sending.",
+    zero_allowed=False,
 )
-@click.option(
-    "--tls-cert",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Serve HTTPS with this certificate (PEM).",
+@_seconds_option(
+    "--request-timeout",
+    30.0,
+    "Seconds one request may take before its worker is replaced.",
+    zero_allowed=False,
 )
-@click.option(
-    "--tls-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="The TLS certificate's private key (PEM).",
-)
-@click.option(
-    "--tls-ca",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Require TLS client certificates issued by this CA (mutual TLS).",
-)
+@_file_option("--tls-cert", "Serve HTTPS with this certificate (PEM).")
+@_file_option("--tls-key", "The TLS certificate's private key (PEM).")
+@_file_option("--tls-ca", "Require TLS client certificates issued by this CA (mutual TLS).")
 @_with_database
 def serve(
     host: str,

@@ -58,7 +58,9 @@ class Workload:
     and running out ends it. ``body`` is then the first of them, and there are no keys."""
 
     @classmethod
-    def of_bodies(cls, name: str, soap_action: str, bodies: Sequence[bytes], check: ReplyCheck):
+    def of_bodies(
+        cls, name: str, soap_action: str, bodies: Sequence[bytes], check: ReplyCheck
+    ) -> Workload:
         """A workload of ready bodies (at least one)."""
         return cls(name, soap_action, bodies[0], check, key_prefix="", ready=tuple(bodies))
 
@@ -185,8 +187,8 @@ def _run_client(
             break
         if cpu_at_window_start is None and sent >= window_start:
             cpu_at_window_start = _cpu_seconds()
+        head = request_head(port, workload.soap_action, len(body))
         try:
-            head = request_head(port, workload.soap_action, len(body))
             status, reply = exchange(port, head + body)
             problem = f"HTTP {status}" if status != 200 else workload.check(body, reply)
         except (OSError, ValueError, IndexError) as error:
@@ -227,9 +229,7 @@ def drive(
     start = time.monotonic() + START_DELAY
     window = (start, start + warmup, start + warmup + seconds)
     processes = [
-        context.Process(
-            target=_run_client, args=(port, workload, client, clients, window, results)
-        )
+        context.Process(target=_run_client, args=(port, workload, client, clients, window, results))
         for client in range(clients)
     ]
     for process in processes:

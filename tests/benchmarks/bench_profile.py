@@ -1,6 +1,7 @@
 """Where a temix request's time goes: the create and accept workloads of ``bench_server.py``
 called in-process on the app ``create_app`` builds over a fresh SQLite store, as one worker
-runs them, timed without and then with cProfile.
+of ``temix serve --insecure`` runs them (its log, with the warning each request logs, goes to
+the null device), timed without and then with cProfile.
 
     python tests/benchmarks/bench_profile.py [--requests N] [--top K]
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import logging
+import os
 import pstats
 import sys
 import tempfile
@@ -27,6 +30,7 @@ from bench_load import KEY_PLACEHOLDER, Workload
 from bench_server import workloads
 
 from temix.server.app import create_app, prepare
+from temix.server.security import INSECURE
 from temix.server.soap import SOAP_1_1
 from temix.server.store import Store, sqlite_url
 
@@ -123,10 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions listed per workload")
     arguments = parser.parse_args(argv)
     count = arguments.requests
-    with tempfile.TemporaryDirectory(prefix="temix-profile-") as data_dir:
+    with (
+        open(os.devnull, "w") as discarded,
+        tempfile.TemporaryDirectory(prefix="temix-profile-") as data_dir,
+    ):
+        logging.basicConfig(level=logging.INFO, stream=discarded)
         store = Store.open(sqlite_url(data_dir))
         prepare(store)
-        app = create_app(store)
+        app = create_app(store, security=INSECURE)
         load = workloads(0)
         pool = workloads(2 * count)
         for key in _keys("w", 0, WARMUP_REQUESTS):

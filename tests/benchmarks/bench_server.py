@@ -1,22 +1,34 @@
-"""Requests per second of ``temix serve`` against the plain lxml echo, on loopback.
+"""Requests per second of ``temix serve``, unsigned and signed, against the plain lxml echo,
+on loopback.
 
     python tests/benchmarks/bench_server.py [--seconds S] [--clients C] [--workers 1 2]
-        [--warmup S] [--wrk] [--json FILE]
+        [--warmup S] [--wrk] [--crypto-rounds N] [--json FILE]
 
-For each worker count it starts the echo (``bench_echo.py``) and then ``temix serve`` on a
-fresh SQLite store, both under the same gunicorn host, and measures with the client processes
-of ``bench_load.py``, SOAP 1.1, unsigned:
+First it measures the in-process crypto floor of ``bench_crypto.py`` (verifying a signed
+EiCreateTender and signing its reply), with the RSA-2048 and ECDSA P-256 key directories the
+signed servers use. Then, for each worker count, it starts the echo (``bench_echo.py``) and
+``temix serve`` on fresh SQLite stores, all under the same gunicorn host, and measures with the
+client processes of ``bench_load.py``, SOAP 1.1:
 
-- ``echo``: the EiCreateTender body, parsed and echoed (also with one client process, and with
-  wrk when ``--wrk`` is given, to show the load generator's own ceiling);
-- ``create``: EiCreateTender, a new tender and request id per request;
+- ``echo``: the unsigned EiCreateTender body, parsed and echoed (also with one client process,
+  and with wrk when ``--wrk`` is given, to show the load generator's own ceiling);
+- ``create``: EiCreateTender, a new tender and request id per request, to ``temix serve
+  --insecure``;
 - ``accept``: EiCreateTransaction accepting a tender of its own, from a pool created before the
-  window (uncounted).
+  window (uncounted), to the same server;
+- ``create-signed-rsa`` and ``create-signed-ecdsa``: EiCreateTender signed by ``rep`` to
+  ``temix serve --keys DIR`` (parties ``rep`` and ``customer``) with RSA-2048 or ECDSA P-256
+  keys. The server verifies each request and signs each reply. Every request is signed before
+  the window (so the clients, on the same cores, do not pay for it while it runs), each with
+  its own tender and request id, from a pool sized like the accepts' and used up within the
+  Timestamps' 300 seconds. Before that window, one signed request's reply is verified against
+  the server's certificate.
 
 Every counted reply must be HTTP 200 (and, from temix, carry eiResponse code 200); failures are
 counted and reported, and make the exit status 1. It prints a table, the ratios (create/echo,
-accept/echo, scaling between the worker counts) and the machine's facts; ``--json FILE``
-writes the same results. Linux only (fork, /proc).
+accept/echo, signed/unsigned create, signed create/crypto floor, scaling between the worker
+counts), the crypto floor and the machine's facts; ``--json FILE`` writes the same results.
+Linux only (fork, /proc).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -41,24 +54,39 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from lxml import etree
 
 from temix.codec import PAYLOAD_ELEMENTS
-from temix.model import Interval
+from temix.keys import Credentials, KeyDirectory, fingerprint
 from temix.server.soap import SOAP_1_1
+from temix.wssecurity import Freshness, SecurityError, verify_envelope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_load import KEY_PLACEHOLDER, MAX_CLIENTS, LoadResult, Workload, drive
-
-from market import (
-    SOAP_ACTIONS,
-    acceptance,
-    create_tender,
-    create_transaction,
-    envelope,
-    tender,
+from bench_crypto import (
+    ALGORITHM_LABELS,
+    ALGORITHMS,
+    DEFAULT_ROUNDS,
+    create_tender_request,
+    crypto_floor,
+    floor_row,
+    key_directories,
 )
+from bench_crypto import report as crypto_report
+from bench_load import (
+    KEY_PLACEHOLDER,
+    MAX_CLIENTS,
+    START_DELAY,
+    LoadResult,
+    Workload,
+    drive,
+    exchange,
+    request_head,
+)
+
+import pki
+from market import SOAP_ACTIONS, acceptance, create_transaction, envelope
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 READY_TIMEOUT = 60.0
@@ -69,9 +97,16 @@ TEMIX_COMMAND = [sys.executable, "-c", "from temix.cli import main; main()", "se
 ECHO_COMMAND = [sys.executable, str(BENCHMARKS_DIR / "bench_echo.py")]
 DEFAULT_CLIENTS = 3
 POOL_MARGIN = 2.0
-"""Tenders created before an accept window, as a multiple of the create rate times the window."""
+"""Tenders created before an accept window, and requests signed before a signed create window,
+as a multiple of the (unsigned) create rate times the window."""
 PREFILL_TIME_LIMIT = 600.0
-WORKLOADS = ("echo", "create", "accept")
+FRESHNESS_LIMIT = Freshness().max_age.total_seconds()
+"""How old a signed request's Timestamp may be when the server checks it (its default)."""
+FRESHNESS_SLACK = 30.0
+"""Seconds a pre-signed pool must stay fresh beyond the end of its window."""
+SIGNED = {name: f"create-signed-{name}" for name in ALGORITHMS}
+"""The signed create workload of each key algorithm."""
+WORKLOADS = ("echo", "create", "accept", *SIGNED.values())
 
 
 # --- Workloads ----------------------------------------------------------------------------------
@@ -105,9 +140,8 @@ def workloads(pool_per_client: int) -> dict[str, Workload]:
     """The echo, create and accept workloads, plus ``prefill``: the creates whose tenders the
     accepts take (``pool_per_client`` per client, matched by key)."""
     key = KEY_PLACEHOLDER.decode()
-    tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    offered = tender(key, interval=Interval(tomorrow, timedelta(hours=2)))
-    create = create_tender(f"R-{key}", "rep", "customer", offered)
+    create = create_tender_request(key)
+    offered = create.tenders[0]
     accept = create_transaction(f"A-{key}", "customer", "rep", acceptance(offered, f"X-{key}"))
     create_body = envelope(create)
     return {
@@ -120,6 +154,45 @@ def workloads(pool_per_client: int) -> dict[str, Workload]:
             "accept", _soap_action(accept), envelope(accept), answered_ok, "p", pool_per_client
         ),
     }
+
+
+def signed_creates(
+    name: str, credentials: Credentials, keys: list[str], signed_at: datetime
+) -> Workload:
+    """The workload ``name`` of ready bodies: the create workload's EiCreateTender for each of
+    ``keys``, signed with ``credentials`` at ``signed_at``."""
+    create = workloads(0)["create"]
+    bodies = [
+        pki.sign(create.body.replace(KEY_PLACEHOLDER, key.encode()), credentials, signed_at)
+        for key in keys
+    ]
+    return Workload.of_bodies(name, create.soap_action, bodies, answered_ok)
+
+
+def reply_signature_problem(
+    port: int, workload: Workload, server_certificate: x509.Certificate
+) -> str | None:
+    """Send ``workload``'s first body: what is wrong with the reply, or None when it is a 200
+    that passes the workload's check and whose signature verifies (``verify_envelope``) with
+    ``server_certificate`` in its token."""
+    body = workload.body
+    expected = fingerprint(server_certificate)
+
+    def pinned(certificate: x509.Certificate) -> str:
+        if fingerprint(certificate) != expected:
+            raise SecurityError(f"signed by sha256:{fingerprint(certificate)}, not the server")
+        return expected
+
+    try:
+        status, reply = exchange(port, request_head(port, workload.soap_action, len(body)) + body)
+        problem = f"HTTP {status}" if status != 200 else workload.check(body, reply)
+        if problem is None:
+            verify_envelope(etree.fromstring(reply), pinned, datetime.now(UTC))
+    except (OSError, ValueError, IndexError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    except SecurityError as error:
+        problem = f"the signature does not hold: {error.cause}"
+    return None if problem is None else f"the signed reply check failed: {problem}"
 
 
 # --- Servers ------------------------------------------------------------------------------------
@@ -239,8 +312,8 @@ def _row(workload: str, workers: int, clients: int, **values: Any) -> dict[str, 
 def record(result: LoadResult, workers: int) -> dict[str, Any]:
     p50, p99 = (result.latency_percentile(percent) for percent in (50, 99))
     samples = list(result.failure_samples)
-    if result.ran_out_of_keys:
-        samples.append("ran out of pre-created tenders")
+    if result.ran_out:
+        samples.append("a client used up its pool of requests before the window ended")
     server_cpu, machine_cpu = result.probe_increase or (None, None)
     if server_cpu is None:
         other_cores = None
@@ -256,7 +329,7 @@ def record(result: LoadResult, workers: int) -> dict[str, Any]:
         requests_per_second=round(result.requests_per_second, 1),
         p50_ms=None if p50 is None else round(p50 * 1000, 3),
         p99_ms=None if p99 is None else round(p99 * 1000, 3),
-        failures=result.failures + result.ran_out_of_keys,
+        failures=result.failures + result.ran_out,
         failure_samples=samples,
         client_cpu_us_per_request=_per_request(result.client_cpu_seconds, result.completed),
         server_cpu_us_per_request=_per_request(server_cpu, result.completed),
@@ -294,25 +367,40 @@ def measure_echo(
     return records
 
 
-def measure_temix(
-    workers: int, arguments: argparse.Namespace, scratch: Path
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The create and accept measurements on a fresh store, and how the accepts' pool was
-    made."""
-    data_dir = scratch / f"temix-{workers}"
+def _temix_command(workers: int, data_dir: Path) -> list[str]:
+    """``temix serve`` on a free port with ``workers`` and a fresh SQLite store in
+    ``data_dir``."""
     data_dir.mkdir()
-    command = [
+    return [
         *TEMIX_COMMAND,
         *("--port", "0", "--workers", str(workers)),
         *("--db", f"sqlite:///{data_dir}/temix.sqlite3"),
     ]
+
+
+def _timing(arguments: argparse.Namespace) -> dict[str, Any]:
+    return {"clients": arguments.clients, "warmup": arguments.warmup, "seconds": arguments.seconds}
+
+
+def requests_per_client(create_rate: float, arguments: argparse.Namespace) -> int:
+    """How many requests each client may need in a window and its warm-up, from the unsigned
+    create rate, with :data:`POOL_MARGIN` (the workloads that need a pool are no faster)."""
+    window = arguments.warmup + arguments.seconds
+    expected = max(create_rate, 1.0) * window * POOL_MARGIN
+    return math.ceil(expected / arguments.clients) + 10
+
+
+def measure_temix(
+    workers: int, arguments: argparse.Namespace, scratch: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The create and accept measurements on a fresh store of an insecure server, and how the
+    accepts' pool was made."""
+    command = [*_temix_command(workers, scratch / f"temix-{workers}"), "--insecure"]
     clients = arguments.clients
-    timing = {"clients": clients, "warmup": arguments.warmup, "seconds": arguments.seconds}
+    timing = _timing(arguments)
     with running(command, scratch / f"temix-{workers}.log") as server:
         create = drive(server.port, workloads(0)["create"], probe=server.cpu_seconds, **timing)
-        expected_rate = max(create.requests_per_second, 1.0)
-        window = arguments.warmup + arguments.seconds
-        pool_per_client = math.ceil(expected_rate * window * POOL_MARGIN / clients) + 10
+        pool_per_client = requests_per_client(create.requests_per_second, arguments)
         load = workloads(pool_per_client)
         prefill = drive(
             server.port, load["prefill"], clients=clients, warmup=0, seconds=PREFILL_TIME_LIMIT
@@ -332,6 +420,52 @@ def measure_temix(
             accept = drive(server.port, load["accept"], probe=server.cpu_seconds, **timing)
             records.append(record(accept, workers))
     return records, pool
+
+
+def measure_signed(
+    workers: int,
+    algorithm: str,
+    keys: KeyDirectory,
+    create_rate: float,
+    arguments: argparse.Namespace,
+    scratch: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signed create measurement of ``algorithm`` with the server and parties of ``keys``,
+    on a fresh store, and how its pool was signed."""
+    name = SIGNED[algorithm]
+    count = requests_per_client(create_rate, arguments) * arguments.clients
+    rep = keys.party("rep")
+    signing_started = time.monotonic()
+    signed_at = datetime.now(UTC)
+    load = signed_creates(name, rep, [f"s{number:010d}" for number in range(count)], signed_at)
+    reply_check = signed_creates(name, rep, ["v0000000000"], signed_at)
+    pool: dict[str, Any] = {
+        "workers": workers,
+        "algorithm": algorithm,
+        "requests_signed": count,
+        "signing_seconds": round(time.monotonic() - signing_started, 2),
+        "body_bytes": len(load.body),
+        "oldest_signature_age_at_end": None,
+    }
+    stale_at = signed_at.replace(microsecond=0) + timedelta(seconds=FRESHNESS_LIMIT)
+    command = [*_temix_command(workers, scratch / f"{name}-{workers}"), "--keys", str(keys.path)]
+    with running(command, scratch / f"{name}-{workers}.log") as server:
+        problem = reply_signature_problem(server.port, reply_check, keys.server().certificate)
+        pool["reply_signature"] = problem or "verified"
+        fresh_for = (stale_at - datetime.now(UTC)).total_seconds()
+        needed = START_DELAY + arguments.warmup + arguments.seconds + FRESHNESS_SLACK
+        if problem is None and fresh_for < needed:
+            problem = (
+                f"the pool stays fresh for {fresh_for:.0f} s more, not the {needed:.0f} s its "
+                f"window needs (signing took {pool['signing_seconds']} s)"
+            )
+        if problem is not None:
+            failed = _row(name, workers, arguments.clients, failures=1, failure_samples=[problem])
+            return failed, pool
+        result = drive(server.port, load, probe=server.cpu_seconds, **_timing(arguments))
+        age = datetime.now(UTC) - signed_at.replace(microsecond=0)
+        pool["oldest_signature_age_at_end"] = round(age.total_seconds(), 1)
+    return record(result, workers), pool
 
 
 WRK_SCRIPT = """wrk.method = "POST"
@@ -422,32 +556,51 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-def _select(records: list[dict[str, Any]], workload: str, workers: int, clients: int) -> float:
+def _find(
+    records: list[dict[str, Any]], workload: str, workers: int, clients: int
+) -> dict[str, Any] | None:
+    """The measurement of ``workload`` by ``clients`` Python clients, if it did not fail."""
     for entry in records:
         matches = (entry["workload"], entry["workers"], entry["clients"], entry["generator"])
         if matches == (workload, workers, clients, "python") and not entry["failures"]:
-            return entry["requests_per_second"]
-    return 0.0
+            return entry
+    return None
+
+
+def _select(records: list[dict[str, Any]], workload: str, workers: int, clients: int) -> float:
+    entry = _find(records, workload, workers, clients)
+    return 0.0 if entry is None else entry["requests_per_second"]
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 3) if numerator and denominator else None
 
 
-def ratios(records: list[dict[str, Any]], workers: list[int], clients: int) -> dict[str, Any]:
-    """create/echo and accept/echo per worker count, and the scaling from the fewest workers
-    to the most (None where a measurement failed)."""
+def ratios(
+    records: list[dict[str, Any]], workers: list[int], clients: int, floor: dict[str, Any]
+) -> dict[str, Any]:
+    """Per worker count: create/echo, accept/echo, each signed create over the unsigned one and
+    over its crypto floor's one-core rate (``floor``, from ``bench_crypto.crypto_floor``); and
+    the scaling from the fewest workers to the most (None where a measurement failed)."""
     rate = {
         (workload, count): _select(records, workload, count, clients)
         for workload in WORKLOADS
         for count in workers
     }
+
+    def per_count(workload: str, reference: dict[int, float]) -> dict[str, float | None]:
+        return {str(count): _ratio(rate[workload, count], reference[count]) for count in workers}
+
+    echo = {count: rate["echo", count] for count in workers}
+    create = {count: rate["create", count] for count in workers}
     result: dict[str, Any] = {
-        f"{workload}/echo": {
-            str(count): _ratio(rate[workload, count], rate["echo", count]) for count in workers
-        }
-        for workload in ("create", "accept")
+        f"{workload}/echo": per_count(workload, echo) for workload in ("create", "accept")
     }
+    for algorithm, workload in SIGNED.items():
+        result[f"signed-{algorithm}/unsigned create"] = per_count(workload, create)
+    for algorithm, workload in SIGNED.items():
+        ceiling = dict.fromkeys(workers, floor_row(floor, algorithm)["requests_per_second"])
+        result[f"{workload}/crypto floor on one core"] = per_count(workload, ceiling)
     fewest, most = min(workers), max(workers)
     if most != fewest:
         result[f"scaling {most}/{fewest} workers"] = {
@@ -504,9 +657,14 @@ def _count(number: int, noun: str) -> str:
 def report(results: dict[str, Any]) -> str:
     facts, settings = results["machine"], results["settings"]
     clients = settings["clients"]
+    signed_sizes = {pool["algorithm"]: pool["body_bytes"] for pool in results["signed_pools"]}
     lines = [
-        "temix serve against the plain lxml echo: loopback, SOAP 1.1, unsigned, "
-        f"{settings['body_bytes']}-byte EiCreateTender body",
+        "temix serve, unsigned (--insecure) and signed, against the plain lxml echo: loopback, "
+        f"SOAP 1.1, EiCreateTender body of {settings['body_bytes']} bytes unsigned, "
+        + ", ".join(
+            f"{size} signed with {ALGORITHM_LABELS[algorithm]} keys"
+            for algorithm, size in signed_sizes.items()
+        ),
         f"machine: {facts['cores']} cores ({facts['usable_cores']} usable), {facts['cpu']}, "
         f"{facts['system']}",
         f"software: {facts['python']}, lxml {facts['lxml']} (libxml2 {facts['libxml2']}), "
@@ -531,11 +689,21 @@ def report(results: dict[str, Any]) -> str:
                 f"{_count(int(count), 'worker')} {_cell(value)}" for count, value in values.items()
             ]
         lines.append(f"  {name}: {', '.join(cells)}")
+    lines += ["", crypto_report(results["crypto_floor"]), ""]
+    lines += _signing_cost(results["measurements"], results["crypto_floor"], settings)
     lines += ["", *_client_side(results["measurements"], clients)]
     for pool in results["accept_pools"]:
         lines.append(
             f"accept pool, {_count(pool['workers'], 'worker')}: {pool['tenders_created']} of "
             f"{pool['tenders_wanted']} tenders created in {pool['seconds']} s, not timed"
+        )
+    for pool in results["signed_pools"]:
+        age = pool["oldest_signature_age_at_end"]
+        lines.append(
+            f"{SIGNED[pool['algorithm']]} pool, {_count(pool['workers'], 'worker')}: "
+            f"{pool['requests_signed']} requests signed in {pool['signing_seconds']} s, not "
+            f"timed; oldest {'-' if age is None else age} s old at the window's end (limit "
+            f"{FRESHNESS_LIMIT:g} s); server's reply signature: {pool['reply_signature']}"
         )
     failed = [entry for entry in results["measurements"] if entry["failures"]]
     for entry in failed:
@@ -546,6 +714,27 @@ def report(results: dict[str, Any]) -> str:
         )
     lines.append("result: " + ("FAILED" if failed else "every counted reply was a 200"))
     return "\n".join(lines)
+
+
+def _signing_cost(
+    records: list[dict[str, Any]], floor: dict[str, Any], settings: dict[str, Any]
+) -> list[str]:
+    """The server CPU a signed create costs beyond an unsigned one, next to the crypto floor's
+    verify+sign."""
+    lines = ["server CPU per request, signed create minus unsigned create:"]
+    for algorithm, workload in SIGNED.items():
+        cells = []
+        for workers in settings["workers"]:
+            signed = _find(records, workload, workers, settings["clients"])
+            unsigned = _find(records, "create", workers, settings["clients"])
+            costs = [entry and entry["server_cpu_us_per_request"] for entry in (signed, unsigned)]
+            extra = None if None in costs else f"{costs[0] - costs[1]:+,.0f} µs"
+            cells.append(f"{_count(workers, 'worker')} {extra or '-'}")
+        floor_us = floor_row(floor, algorithm)["us_per_request"]
+        lines.append(
+            f"  {workload}: {', '.join(cells)} (crypto floor: verify+sign {floor_us:,.0f} µs)"
+        )
+    return lines
 
 
 def _client_side(records: list[dict[str, Any]], clients: int) -> list[str]:
@@ -585,13 +774,17 @@ def _client_side(records: list[dict[str, Any]], clients: int) -> list[str]:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Requests per second of temix serve against the plain lxml echo."
+        description="Requests per second of temix serve, unsigned and signed, against the "
+        "plain lxml echo."
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="window per measurement")
     parser.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before it")
     parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS, help="client processes")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts")
     parser.add_argument("--wrk", action="store_true", help="also measure the echo with wrk")
+    parser.add_argument(
+        "--crypto-rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds of the crypto floor"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results here")
     arguments = parser.parse_args(argv)
     if arguments.seconds <= 0 or arguments.warmup < 0:
@@ -600,6 +793,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--clients must be between 1 and {MAX_CLIENTS}")
     if min(arguments.workers) < 1:
         parser.error("--workers must be at least 1")
+    if arguments.crypto_rounds < 1:
+        parser.error("--crypto-rounds must be at least 1")
+    if START_DELAY + arguments.warmup + arguments.seconds + FRESHNESS_SLACK >= FRESHNESS_LIMIT:
+        parser.error(
+            f"--warmup and --seconds together must leave {FRESHNESS_SLACK:g} s of the signed "
+            f"requests' {FRESHNESS_LIMIT:g} s of freshness"
+        )
     if arguments.wrk and shutil.which("wrk") is None:
         parser.error("--wrk: wrk is not installed (e.g. apt-get install wrk)")
     return arguments
@@ -612,12 +812,23 @@ def main(argv: list[str] | None = None) -> int:
     load = workloads(0)
     records: list[dict[str, Any]] = []
     pools: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="temix-bench-") as scratch:
+    signed_pools: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="temix-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        keys = key_directories(scratch)
+        floor = crypto_floor(keys, arguments.crypto_rounds)
         for count in workers:
-            records += measure_echo(count, arguments, Path(scratch), load)
-            temix_records, pool = measure_temix(count, arguments, Path(scratch))
+            records += measure_echo(count, arguments, scratch, load)
+            temix_records, pool = measure_temix(count, arguments, scratch)
             records += temix_records
             pools.append(pool)
+            create_rate = _select(records, "create", count, arguments.clients)
+            for algorithm, directory in keys.items():
+                row, signed_pool = measure_signed(
+                    count, algorithm, directory, create_rate, arguments, scratch
+                )
+                records.append(row)
+                signed_pools.append(signed_pool)
     facts["load_average_at_end"] = round(os.getloadavg()[0], 2)
     results = {
         "machine": facts,
@@ -630,7 +841,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "measurements": records,
         "accept_pools": pools,
-        "ratios": ratios(records, workers, arguments.clients),
+        "signed_pools": signed_pools,
+        "crypto_floor": floor,
+        "ratios": ratios(records, workers, arguments.clients, floor),
         "failed": any(entry["failures"] for entry in records),
     }
     print(report(results))
