@@ -10,9 +10,10 @@ Steps 4 to 10 of the inbound pipeline (``shared/reference/SECURITY.md``) run in
   issued. Either way the certificate must be within its validity and allow signing;
 * the signature is verified (:func:`temix.wssecurity.verify_envelope`); over mutual TLS the
   client certificate must belong to the same party;
-* its signature value is recorded in the store (``seen_signatures``), shared by every worker
-  and kept across restarts until the message would be stale anyway; a second arrival is a
-  replay. A retry with a new signature is not a replay: idempotency answers it;
+* what it signed (the digest of its SignedInfo) is recorded in the store
+  (``seen_signatures``), shared by every worker and kept across restarts until the message
+  would be stale anyway; a second arrival is a replay, even with the signature re-encoded.
+  A retry signed anew is not a replay: idempotency answers it;
 * the signed copy of the Body goes on to dispatch, and the party goes into the request's
   context, where the services check that the payload speaks for that party.
 
@@ -66,7 +67,10 @@ ROLES = frozenset({TRADER, OPERATOR})
 VERIFIED = "verified"
 REFUSED = "refused"
 UNSIGNED = "unsigned"
-"""The ledger's verification results: verified, refused, or unsigned (``--insecure``)."""
+UNVERIFIED = "unverified"
+"""The ledger's verification results: verified, refused, unsigned (accepted by an
+``--insecure`` server), or unverified (refused before its signature was looked at, for example
+because it is not well-formed XML)."""
 
 
 @dataclass(frozen=True)
@@ -120,16 +124,24 @@ class MessageSecurity:
             if not first_time:
                 raise SecurityError(f"replayed signature (message created {verified.created})")
         except SecurityError as refusal:
-            context.notes["verification"] = REFUSED
-            context.notes["verification_detail"] = refusal.cause
-            subcode = FAILED_CHECK if refusal.failed_check else INVALID_SECURITY
-            raise SoapFault(FaultCode.CLIENT, SECURITY_REFUSED, subcode) from None
+            raise self._refused(context, refusal.cause, refusal.failed_check) from None
+        except Exception as error:
+            logger.exception("unexpected error checking a request's security: refused")
+            raise self._refused(context, f"unexpected {type(error).__name__}", False) from None
         context.signer = signer
         context.notes["verification"] = VERIFIED
         context.notes["verification_detail"] = (
             f"{signer.party_id} sha256:{signer.certificate_sha256}"
         )
         return verified.body
+
+    @staticmethod
+    def _refused(context: RequestContext, cause: str, failed_check: bool) -> SoapFault:
+        """The generic security fault; the cause is noted for the ledger only."""
+        context.notes["verification"] = REFUSED
+        context.notes["verification_detail"] = cause
+        subcode = FAILED_CHECK if failed_check else INVALID_SECURITY
+        return SoapFault(FaultCode.CLIENT, SECURITY_REFUSED, subcode)
 
     def signer(self, certificate: x509.Certificate, now: datetime) -> Signer:
         """The registered party ``certificate`` belongs to, or :class:`SecurityError`."""

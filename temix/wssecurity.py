@@ -22,7 +22,9 @@ Rules (``shared/reference/SECURITY.md``, inbound steps 4 to 9, in that order):
   signed (a comment that splits a signed text node is not in it).
 * Freshness: Created at most ``max_future`` ahead, at most ``max_age`` old, Expires (when sent)
   not passed. :attr:`Verified.replay_key` and :attr:`Verified.replay_until` are what a replay
-  cache keeps: until then, the same signature value must be refused.
+  cache keeps: until then, the same signed content must be refused. The key is the digest of
+  the canonical SignedInfo, not of the signature value: an ECDSA signature can be rewritten
+  into another valid one (``s`` into ``n - s``) without the key, but SignedInfo cannot change.
 
 Every refusal is a :class:`SecurityError` whose ``cause`` is for the audit record only: callers
 answer every cause with the same generic fault.
@@ -267,7 +269,7 @@ def verify_envelope(
         results = XMLVerifier().verify(
             envelope, x509_cert=certificate, id_attribute="Id", expect_config=config
         )
-    except (SignXMLException, ValueError) as error:
+    except (SignXMLException, ValueError, etree.LxmlError) as error:
         raise SecurityError(f"the signature does not verify: {error}", failed_check=True) from None
     references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     (signed_body,) = (
@@ -275,13 +277,15 @@ def verify_envelope(
         for reference, result in zip(references, results, strict=True)
         if reference.get("URI") == f"#{body_id}"
     )
-    signature_value = signature.findtext(f"{{{DS}}}SignatureValue") or ""
+    signed_info = etree.tostring(
+        signature.find(f"{{{DS}}}SignedInfo"), method="c14n", exclusive=True, with_comments=False
+    )
     return Verified(
         body=signed_body,
         certificate=certificate,
         signer=signer,
         created=created,
-        replay_key=hashlib.sha256("".join(signature_value.split()).encode()).hexdigest(),
+        replay_key=hashlib.sha256(signed_info).hexdigest(),
         replay_until=created + freshness.max_age,
     )
 

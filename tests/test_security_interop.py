@@ -326,15 +326,6 @@ def _non_canonical(value: bytes) -> bytes:
     return changed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="server bug: a ds:SignatureValue that is not a valid xs:base64Binary makes signxml's "
-    "schema check raise lxml.etree.DocumentInvalid, which temix.wssecurity.verify_envelope does "
-    "not turn into a SecurityError: the reply is a soap:Server 'internal server error' fault "
-    "and the ledger records the signed request as 'unsigned', not a security fault and "
-    "'refused'",
-)
 def test_a_signature_value_that_is_not_base64binary_is_a_security_fault(
     signed_server: Server,
 ) -> None:

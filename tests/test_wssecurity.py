@@ -4,6 +4,7 @@ verifier hands back, and the certificate rules. Attacks on a running server are 
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,3 +177,19 @@ def test_only_a_trusted_ca_issues_subject_bound_certificates():
         check_issued_by(self_signed(), [authority], NOW)
     with pytest.raises(SecurityError, match="trusted CA"):
         check_issued_by(pki.party_credentials("rep").certificate, [], NOW)
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_a_rewritten_ecdsa_signature_still_verifies_and_keeps_its_replay_key():
+    """ECDSA's (r, s) and (r, n - s) both verify: a replay cache keyed on the signature value
+    would take the second for a new message."""
+    original = signed()
+    envelope = etree.fromstring(original)
+    value = envelope.find(f".//{{{DS}}}SignatureValue")
+    raw = base64.b64decode(value.text)
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    value.text = base64.b64encode(r + (P256_ORDER - s).to_bytes(32, "big")).decode()
+    rewritten = verify(etree.tostring(envelope))
+    assert rewritten.replay_key == verify(original).replay_key
