@@ -48,6 +48,7 @@ from temix.xmlsafe import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_ELEMENTS,
+    DEFAULT_MAX_NAMESPACES,
     XmlRejected,
     parse_bytes,
 )
@@ -142,6 +143,9 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
 @_count_option("--max-depth", DEFAULT_MAX_DEPTH, "Deepest element nesting accepted.")
 @_count_option("--max-attributes", DEFAULT_MAX_ATTRIBUTES, "Most attributes on one element.")
 @_count_option("--max-elements", DEFAULT_MAX_ELEMENTS, "Most elements accepted in one request.")
+@_count_option(
+    "--max-namespaces", DEFAULT_MAX_NAMESPACES, "Most namespace declarations in one request."
+)
 @_seconds_option(
     "--read-timeout",
     10.0,
@@ -173,6 +177,7 @@ def serve(
     max_depth: int,
     max_attributes: int,
     max_elements: int,
+    max_namespaces: int,
     read_timeout: float,
     request_timeout: float,
     tls_cert: Path | None,
@@ -208,7 +213,7 @@ def serve(
             store, keys_dir or data_dir / "keys", trusted_cas, max_age, max_future
         )
     store.close()
-    limits = SoapLimits(max_bytes, max_depth, max_attributes, max_elements)
+    limits = SoapLimits(max_bytes, max_depth, max_attributes, max_elements, max_namespaces)
 
     def application():  # type: ignore[no-untyped-def]
         return create_app(Store.open(url), public_url=public_url, security=security, limits=limits)

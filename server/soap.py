@@ -52,6 +52,7 @@ from temix.xmlsafe import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_ELEMENTS,
+    DEFAULT_MAX_NAMESPACES,
     XmlRejected,
     parse_bytes,
 )
@@ -355,6 +356,7 @@ class SoapLimits:
     max_depth: int = DEFAULT_MAX_DEPTH
     max_attributes: int = DEFAULT_MAX_ATTRIBUTES
     max_elements: int = DEFAULT_MAX_ELEMENTS
+    max_namespaces: int = DEFAULT_MAX_NAMESPACES
 
 
 @dataclass
@@ -658,6 +660,7 @@ def parse_envelope(raw: bytes, limits: SoapLimits) -> etree._Element:
             max_depth=limits.max_depth,
             max_attributes=limits.max_attributes,
             max_elements=limits.max_elements,
+            max_namespaces=limits.max_namespaces,
         ).getroot()
     except XmlRejected as rejected:
         raise SoapFault(

@@ -18,6 +18,7 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_MAX_DEPTH = 100
 DEFAULT_MAX_ATTRIBUTES = 500
 DEFAULT_MAX_ELEMENTS = 200_000
+DEFAULT_MAX_NAMESPACES = 500
 
 # Shared by every call; lxml serialises concurrent use of one parser. Use parse_bytes: this
 # parser alone does not refuse DOCTYPEs, processing instructions or oversized documents.
@@ -30,10 +31,9 @@ _PARSER = etree.XMLParser(
 )
 
 _DOCTYPE_REFUSED = "a DOCTYPE (DTD) is not allowed"
-_DOCTYPE_MARKERS = tuple(
-    "<!DOCTYPE".encode(codec)
-    for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
-)
+_ENCODINGS = ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_DOCTYPE_MARKERS = tuple("<!DOCTYPE".encode(codec) for codec in _ENCODINGS)
+_NAMESPACE_MARKERS = tuple("xmlns".encode(codec) for codec in _ENCODINGS)
 
 
 class XmlRejected(ValueError):
@@ -51,15 +51,25 @@ def parse_bytes(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_attributes: int = DEFAULT_MAX_ATTRIBUTES,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_namespaces: int = DEFAULT_MAX_NAMESPACES,
 ) -> etree._ElementTree:
     """Parse ``data`` with the hardened parser and enforce the limits, or raise XmlRejected.
 
     libxml2 itself refuses nesting deeper than 256 levels, whatever ``max_depth`` says.
+    Namespace declarations are not attributes to libxml2, and each one makes every later
+    namespace lookup (signature verification does many) slower, so they have their own cap,
+    checked before parsing on the bytes: every ``xmlns`` counts, even in text.
     """
     if not isinstance(data, bytes | bytearray):
         raise TypeError(f"parse_bytes takes bytes, not {type(data).__name__}")
     if len(data) > max_bytes:
         raise XmlRejected(f"document is {len(data)} bytes, over the limit of {max_bytes} bytes")
+    declarations = max(data.count(marker) for marker in _NAMESPACE_MARKERS)
+    if declarations > max_namespaces:
+        raise XmlRejected(
+            f"document has {declarations} namespace declarations, over the limit of "
+            f"{max_namespaces}"
+        )
     try:
         root = etree.fromstring(bytes(data), _PARSER)
     except etree.XMLSyntaxError as error:

@@ -152,3 +152,12 @@ def test_arbitrary_bytes_either_parse_or_are_refused(data):
         parse_bytes(data)
     except XmlRejected as error:
         assert "\n" not in str(error)
+
+
+def test_namespace_declarations_are_capped_in_every_encoding():
+    declarations = " ".join(f'xmlns:n{number}="urn:n{number}"' for number in range(11))
+    document = f"<r {declarations}/>"
+    assert parse_bytes(document.encode(), max_namespaces=11) is not None
+    for encoding in ("utf-8", "utf-16"):
+        with pytest.raises(XmlRejected, match="11 namespace declarations, over the limit of 10"):
+            parse_bytes(document.encode(encoding), max_namespaces=10)
