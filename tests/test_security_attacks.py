@@ -1009,6 +1009,24 @@ def case(
     return pytest.param(craft, cause, subcode, id=identifier)
 
 
+def security_cases(cases: list) -> Callable[..., None]:
+    """A test sending each crafted message of ``cases`` (made with :func:`case`) and checking
+    it is refused with the generic security fault, its cause only in the ledger."""
+
+    @pytest.mark.parametrize(("craft", "cause", "subcode"), cases)
+    def test(
+        server: RunningServer,
+        store: Store,
+        bait: Bait,
+        craft: Callable[[Kit], bytes],
+        cause: str,
+        subcode: str,
+    ) -> None:
+        run_security_case(server, store, bait, craft, cause, subcode)
+
+    return test
+
+
 def edited(*edits: Edit) -> Callable[[Kit], bytes]:
     return lambda kit: kit.edited(*edits)
 
@@ -1061,8 +1079,7 @@ def test_signature_wrapping_is_refused(
     run_security_case(server, store, bait, craft, cause, subcode, version)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_duplicate_ids_and_repeated_security_parts_are_refused = security_cases(
     [
         case(wrapped(header_of, same_id=True), "used more than once", "body-id"),
         case(
@@ -1077,21 +1094,11 @@ def test_signature_wrapping_is_refused(
         case(edited(empty_security_added), "2 wsse:Security headers", "second-empty-security"),
         case(edited(signature_copied), "2 ds:Signature", "signature-twice"),
         case(edited(signed_info_copied), SIGNATURE_CHILDREN, "signedinfo-twice"),
-    ],
+    ]
 )
-def test_duplicate_ids_and_repeated_security_parts_are_refused(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_unsigned_or_partly_signed_requests_are_refused = security_cases(
     [
         case(
             hand_signed(Recipe(references=("#{timestamp}",))),
@@ -1108,21 +1115,11 @@ def test_duplicate_ids_and_repeated_security_parts_are_refused(
         ),
         case(edited(header_removed), "no SOAP Header", "header-removed"),
         case(lambda kit: etree.tostring(kit.unsigned()), "no SOAP Header", "never-signed"),
-    ],
+    ]
 )
-def test_unsigned_or_partly_signed_requests_are_refused(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_anything_changed_after_signing_fails_the_check = security_cases(
     [
         case(
             edited(text_of(".//emix:quantity", "999")), "does not verify", "payload", FAILED_CHECK
@@ -1144,21 +1141,11 @@ def test_unsigned_or_partly_signed_requests_are_refused(
             "digest-value",
             FAILED_CHECK,
         ),
-    ],
+    ]
 )
-def test_anything_changed_after_signing_fails_the_check(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_keys_the_server_does_not_trust_are_refused = security_cases(
     [
         case(self_signed_rep, "not issued by a trusted CA", "self-signed-rep"),
         case(rep_from_another_ca, "not issued by a trusted CA", "rep-from-another-ca"),
@@ -1213,17 +1200,8 @@ def test_anything_changed_after_signing_fails_the_check(
             "token-of-another-party",
             FAILED_CHECK,
         ),
-    ],
+    ]
 )
-def test_keys_the_server_does_not_trust_are_refused(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
 def xslt_fetching(kit: Kit) -> Transform:
@@ -1241,8 +1219,7 @@ FILTER2_ALL = Transform(
 EXCLUSIVE = Transform(EXC_C14N)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_references_and_transforms_beyond_the_two_ids_are_refused = security_cases(
     [
         case(
             lambda kit: kit.hand_signed(
@@ -1291,21 +1268,11 @@ EXCLUSIVE = Transform(EXC_C14N)
             "exactly one Transform",
             "enveloped-transform",
         ),
-    ],
+    ]
 )
-def test_references_and_transforms_beyond_the_two_ids_are_refused(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_weak_or_confused_algorithms_are_refused = security_cases(
     [
         case(hand_signed(Recipe(signature_method=RSA_SHA1)), "signature method", "rsa-sha1"),
         case(hand_signed(Recipe(signature_method=RSA_MD5)), "signature method", "rsa-md5"),
@@ -1337,17 +1304,8 @@ def test_references_and_transforms_beyond_the_two_ids_are_refused(
             "not exclusive C14N",
             "inclusive-transform-with-comments",
         ),
-    ],
+    ]
 )
-def test_weak_or_confused_algorithms_are_refused(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
 @pytest.mark.parametrize(
@@ -1437,8 +1395,7 @@ def test_a_replay_is_refused_and_a_re_signed_retry_is_answered_once(
     assert_unchanged(retry)
 
 
-@pytest.mark.parametrize(
-    ("craft", "cause", "subcode"),
+test_stale_or_unsigned_timestamps_are_refused = security_cases(
     [
         case(hand_signed(EXPIRED), "expired", "expired"),
         case(
@@ -1461,17 +1418,8 @@ def test_a_replay_is_refused_and_a_re_signed_retry_is_answered_once(
             NOT_THE_BODY_AND_TIMESTAMP,
             "timestamp-not-signed",
         ),
-    ],
+    ]
 )
-def test_stale_or_unsigned_timestamps_are_refused(
-    server: RunningServer,
-    store: Store,
-    bait: Bait,
-    craft: Callable[[Kit], bytes],
-    cause: str,
-    subcode: str,
-) -> None:
-    run_security_case(server, store, bait, craft, cause, subcode)
 
 
 @pytest.mark.parametrize(
