@@ -17,12 +17,12 @@ from pathlib import Path
 
 from lxml import etree
 
+import pki
 from market import SOAP_ACTIONS, envelope
 from temix import codec
 from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.server.services import sender_of
 from temix.server.soap import SOAP_1_1, SoapVersion
-from temix.wssecurity import sign_envelope
 
 WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
 READY_TIMEOUT = 30.0
@@ -49,8 +49,10 @@ class Answer:
 class RunningServer:
     """``temix serve`` on a free port, in its own process group.
 
-    Signed (``--keys``) when ``keys`` is given, else ``--insecure``; ``options`` are more
-    ``temix serve`` arguments. ``tls_context`` is the client side of an HTTPS server.
+    Signed (``--keys``) when ``keys`` is given, else ``--insecure`` unless ``insecure`` is
+    False (the default: signed with ``DATA_DIR/keys``); ``options`` are more ``temix serve``
+    arguments. ``tls_context`` is the client side of an HTTPS server. ``wsdl_url`` is the URL
+    the server printed; a server that prints none is killed.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class RunningServer:
         log: Path,
         *,
         keys: KeyDirectory | None = None,
+        insecure: bool = True,
         workers: int = 2,
         options: Sequence[str] = (),
         tls_context: ssl.SSLContext | None = None,
@@ -74,9 +77,10 @@ class RunningServer:
             str(workers),
             "--db",
             database_url,
-            *(["--keys", str(keys.path)] if keys is not None else ["--insecure"]),
+            *self._security_options(keys, insecure),
             *options,
         ]
+        self.database_url = database_url
         self.keys = keys
         self.tls_context = tls_context
         self.log_path = log
@@ -84,22 +88,28 @@ class RunningServer:
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True
         )
-        self.port = self._wait_ready()
+        self.wsdl_url, self.port = self._wait_ready()
 
-    def _wait_ready(self) -> int:
-        found: list[int] = []
+    @staticmethod
+    def _security_options(keys: KeyDirectory | None, insecure: bool) -> list[str]:
+        if keys is not None:
+            return ["--keys", str(keys.path)]
+        return ["--insecure"] if insecure else []
 
-        def read() -> None:
-            line = self.process.stdout.readline()
-            match = WSDL_LINE.match(line)
-            if match:
-                found.append(int(match.group(2)))
-
-        reader = threading.Thread(target=read, daemon=True)
+    def _wait_ready(self) -> tuple[str, int]:
+        lines: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: lines.append(self.process.stdout.readline()), daemon=True
+        )
         reader.start()
         reader.join(READY_TIMEOUT)
-        assert found, f"temix serve did not print its WSDL line: {self.log_path.read_text()}"
-        return found[0]
+        match = WSDL_LINE.match(lines[0]) if lines else None
+        if match is None:
+            self.kill()
+            raise AssertionError(
+                f"temix serve did not print its WSDL line: {self.log_path.read_text()}"
+            )
+        return lines[0].decode().strip().removeprefix("WSDL "), int(match.group(2))
 
     def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
         if self.tls_context is not None:
@@ -138,9 +148,7 @@ class RunningServer:
         that party's key from the server's key directory."""
         assert self.keys is not None, "an insecure server: nothing to sign with"
         credentials = self.keys.party(signer or sender_of(payload))
-        tree = etree.fromstring(envelope(payload, version))
-        sign_envelope(tree, credentials.key, credentials.certificate, datetime.now(UTC))
-        return etree.tostring(tree)
+        return pki.sign(envelope(payload, version), credentials, datetime.now(UTC))
 
     def send(
         self, payload: object, version: SoapVersion = SOAP_1_1, signer: str | None = None

@@ -17,17 +17,12 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import re
-import signal
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -42,7 +37,7 @@ from market import (
     tender,
 )
 from peers import PeerResult, java_verify, peer_unavailable, xmlsec1_verify, zeep_sign
-from running_server import READY_TIMEOUT, WSDL_LINE, Answer, RunningServer, key_directory
+from running_server import Answer, RunningServer, key_directory
 from temix import codec
 from temix import payloads as p
 from temix.keys import KeyAlgorithm, KeyDirectory, fingerprint
@@ -78,62 +73,6 @@ def offer(tender_id: str) -> Tender:
 # --- Servers ----------------------------------------------------------------------------------
 
 
-class Server(RunningServer):
-    """:class:`RunningServer` that also keeps the WSDL URL ``temix serve`` printed, and kills
-    the server's process group when it does not become ready."""
-
-    database_url: str
-    wsdl_url: str
-
-    def __init__(self, database_url: str, log: Path, **options: Any) -> None:
-        self.database_url = database_url
-        super().__init__(database_url, log, **options)
-
-    def _wait_ready(self) -> int:
-        lines: list[bytes] = []
-        reader = threading.Thread(
-            target=lambda: lines.append(self.process.stdout.readline()), daemon=True
-        )
-        reader.start()
-        reader.join(READY_TIMEOUT)
-        match = WSDL_LINE.match(lines[0]) if lines else None
-        if match is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-            self.log.close()
-            pytest.fail(f"temix serve did not print its WSDL line: {self.log_path.read_text()}")
-        self.wsdl_url = lines[0].decode().strip().removeprefix("WSDL ")
-        return int(match.group(2))
-
-
-class PlainServer(Server):
-    """``temix serve --port 0 --data-dir DATA_DIR`` and nothing else: no ``--keys``, no
-    ``--insecure``, no ``--db`` (the store is SQLite in ``data_dir``)."""
-
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.database_url = sqlite_url(data_dir)
-        self.keys = None
-        self.tls_context = None
-        self.log_path = log
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from temix.cli import main; main()",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data_dir),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            start_new_session=True,
-        )
-        self.port = self._wait_ready()
-
-
 @pytest.fixture
 def servers() -> Iterator[list[RunningServer]]:
     """Servers a test started: killed at its end if still running."""
@@ -147,11 +86,11 @@ def servers() -> Iterator[list[RunningServer]]:
 @pytest.fixture(scope="module", params=list(ALGORITHMS), ids=list(ALGORITHMS))
 def signed_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+) -> Iterator[RunningServer]:
     """A signed server on SQLite whose CA, server and parties all have ``request.param`` keys."""
     directory = tmp_path_factory.mktemp(f"signed-{request.param}")
     keys = key_directory(directory / "keys", ALGORITHMS[request.param])
-    server = Server(sqlite_url(directory / "data"), directory / "serve.log", keys=keys)
+    server = RunningServer(sqlite_url(directory / "data"), directory / "serve.log", keys=keys)
     try:
         yield server
     finally:
@@ -223,7 +162,7 @@ def skip_if_unavailable(peer: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server_replies(signed_server: Server) -> dict[str, bytes]:
+def server_replies(signed_server: RunningServer) -> dict[str, bytes]:
     """Replies the server signed, by description: a created tender and a security fault (an
     unsigned request), each in SOAP 1.1 and 1.2."""
     replies = {}
@@ -244,7 +183,7 @@ def server_replies(signed_server: Server) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("peer", list(VERIFIERS))
 def test_replies_signed_by_the_server_verify_with_peers(
-    signed_server: Server, server_replies: dict[str, bytes], peer: str
+    signed_server: RunningServer, server_replies: dict[str, bytes], peer: str
 ) -> None:
     skip_if_unavailable(peer)
     verify = VERIFIERS[peer]
@@ -263,7 +202,7 @@ def test_replies_signed_by_the_server_verify_with_peers(
 # --- zeep's signatures verify here ------------------------------------------------------------
 
 
-def test_requests_signed_by_zeep_are_accepted(signed_server: Server) -> None:
+def test_requests_signed_by_zeep_are_accepted(signed_server: RunningServer) -> None:
     skip_if_unavailable("zeep")
     keys = signed_server.keys
 
@@ -327,7 +266,7 @@ def _non_canonical(value: bytes) -> bytes:
 
 
 def test_a_signature_value_that_is_not_base64binary_is_a_security_fault(
-    signed_server: Server,
+    signed_server: RunningServer,
 ) -> None:
     payload = create_tender("b64-1", "rep", "customer", offer("B64-1"))
     signed = signed_server.signed(payload)
@@ -382,7 +321,7 @@ def test_the_same_signed_message_sent_twice_at_once_is_served_once(
 ) -> None:
     keys = key_directory(tmp_path / "keys")
     log = tmp_path / "serve.log"
-    server = Server(database_url, log, keys=keys, workers=3)
+    server = RunningServer(database_url, log, keys=keys, workers=3)
     servers.append(server)
 
     action = SOAP_ACTIONS[codec.PAYLOAD_ELEMENTS[p.CreateTender]][SOAP_1_1]
@@ -412,7 +351,7 @@ def test_the_same_signed_message_sent_twice_at_once_is_served_once(
     ]
 
     server.stop()
-    restarted = Server(database_url, log, keys=keys)
+    restarted = RunningServer(database_url, log, keys=keys)
     servers.append(restarted)
     again = restarted.post(accepted[0], action)
     assert_security_fault(again)
@@ -446,7 +385,7 @@ def test_mutual_tls_binds_the_connection_to_the_signer(
         "--tls-ca",
         str(keys.ca_certificate_path),
     ]
-    server = Server(
+    server = RunningServer(
         database_url,
         tmp_path / "serve.log",
         keys=keys,
@@ -505,7 +444,9 @@ def test_without_keys_the_server_makes_them_and_refuses_unsigned_requests(
 ) -> None:
     data = tmp_path / "data"
     log = tmp_path / "serve.log"
-    server = PlainServer(data, log)
+    server = RunningServer(
+        sqlite_url(data), log, insecure=False, workers=1, options=["--data-dir", str(data)]
+    )
     servers.append(server)
 
     keys = KeyDirectory(data / "keys")
@@ -535,7 +476,7 @@ def test_insecure_serves_unsigned_requests_and_warns_for_each(
 ) -> None:
     database_url = sqlite_url(tmp_path / "data")
     log = tmp_path / "serve.log"
-    server = Server(database_url, log)
+    server = RunningServer(database_url, log)
     servers.append(server)
 
     sent = [
