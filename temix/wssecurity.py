@@ -57,6 +57,7 @@ from signxml import (
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.exceptions import SignXMLException
 
+from temix.codec import format_instant
 from temix.namespaces import SOAP11, SOAP12
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -208,15 +209,6 @@ def sign_envelope(
     )
     security.append(signature)
     return envelope
-
-
-def format_instant(instant: datetime) -> str:
-    """A UTC xsd:dateTime with a ``Z``, as WS-Security timestamps are written."""
-    return (
-        instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        + (f".{instant.microsecond:06d}".rstrip("0") if instant.microsecond else "")
-        + "Z"
-    )
 
 
 # --- Verifying --------------------------------------------------------------------------------
