@@ -28,21 +28,21 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from lxml import etree
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-DS = "http://www.w3.org/2000/09/xmldsig#"
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+from temix.codec import format_instant
+from temix.namespaces import SOAP11, SOAP12
+from temix.wssecurity import WSSE, WSU
+from temix.xmlsafe import XmlRejected, parse_bytes
 
 PEER_TIMEOUT = 120
 JAVA_SOURCE = Path(__file__).parent / "java" / "VerifySoapSignature.java"
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 XMLSEC1_OPTIONS = (
     # wsu:Id is no ID attribute to libxml2 (there is no DTD or schema): declare it on the
@@ -113,9 +113,14 @@ def _require(program: str) -> str:
     return found
 
 
-def _parse(document: bytes) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    return etree.fromstring(document, parser)
+@contextmanager
+def _written(prefix: str, **contents: bytes) -> Iterator[dict[str, Path]]:
+    """Each of ``contents`` in a file of its name, in a temporary directory while in use."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        paths = {name: Path(directory) / name for name in contents}
+        for name, data in contents.items():
+            paths[name].write_bytes(data)
+        yield paths
 
 
 def xmlsec1_verify(signed: bytes, certificate_pem: bytes) -> PeerResult:
@@ -123,19 +128,15 @@ def xmlsec1_verify(signed: bytes, certificate_pem: bytes) -> PeerResult:
     key of ``certificate_pem`` (the certificate itself is not checked). ``ok`` only if xmlsec1
     exits 0 and prints ``OK``, that is the SignatureValue and every Reference verify."""
     xmlsec1 = _require("xmlsec1")
-    with tempfile.TemporaryDirectory(prefix="temix-xmlsec1-") as directory:
-        message = Path(directory) / "signed.xml"
-        certificate = Path(directory) / "certificate.pem"
-        message.write_bytes(signed)
-        certificate.write_bytes(certificate_pem)
+    with _written("temix-xmlsec1-", message=signed, certificate=certificate_pem) as files:
         run = subprocess.run(
             [
                 xmlsec1,
                 "--verify",
                 *XMLSEC1_OPTIONS,
                 "--pubkey-cert-pem",
-                str(certificate),
-                str(message),
+                str(files["certificate"]),
+                str(files["message"]),
             ],
             capture_output=True,
             text=True,
@@ -171,11 +172,7 @@ def java_verify(signed: bytes, certificate_pem: bytes) -> PeerResult:
     and exit status if the program could not check the message at all (``ok`` is then false)."""
     java = _require("java")
     classes = _java_classes()
-    with tempfile.TemporaryDirectory(prefix="temix-java-verify-") as directory:
-        message = Path(directory) / "signed.xml"
-        certificate = Path(directory) / "certificate.pem"
-        message.write_bytes(signed)
-        certificate.write_bytes(certificate_pem)
+    with _written("temix-java-verify-", message=signed, certificate=certificate_pem) as files:
         run = subprocess.run(
             [
                 java,
@@ -184,8 +181,8 @@ def java_verify(signed: bytes, certificate_pem: bytes) -> PeerResult:
                 "-cp",
                 str(classes),
                 "VerifySoapSignature",
-                str(message),
-                str(certificate),
+                str(files["message"]),
+                str(files["certificate"]),
             ],
             capture_output=True,
             text=True,
@@ -208,9 +205,9 @@ def signxml_verify(signed: bytes, certificate_pem: bytes) -> PeerResult:
     except ImportError as error:
         raise PeerUnavailable(f"signxml not importable: {error}") from error
     try:
-        root = _parse(signed)
-    except etree.XMLSyntaxError as error:
-        return PeerResult(False, f"not well-formed: {error}")
+        root = parse_bytes(signed).getroot()
+    except XmlRejected as error:
+        return PeerResult(False, f"not acceptable XML: {error}")
     soap = etree.QName(root).namespace
     config = SignatureConfiguration(
         require_x509=True,
@@ -255,7 +252,7 @@ def zeep_sign(
     except Exception as error:
         raise PeerUnavailable(f"zeep signing needs zeep and python xmlsec: {error}") from error
 
-    root = _parse(envelope)
+    root = parse_bytes(envelope).getroot()
     soap = etree.QName(root).namespace
     if etree.QName(root).localname != "Envelope" or soap not in (SOAP11, SOAP12):
         raise ValueError(f"not a SOAP 1.1 or 1.2 Envelope: {root.tag}")
@@ -278,7 +275,7 @@ def zeep_sign(
 def _utc_text(moment: datetime, name: str) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware: {moment!r}")
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    return format_instant(moment)
 
 
 def _zeep_signer(key_pem: bytes, certificate_pem: bytes, binary_signature, xmlsec):
@@ -293,14 +290,10 @@ def _zeep_signer(key_pem: bytes, certificate_pem: bytes, binary_signature, xmlse
         method = xmlsec.constants.TransformEcdsaSha256
     else:
         raise ValueError(f"only RSA and EC keys are supported, not {type(key).__name__}")
-    with tempfile.TemporaryDirectory(prefix="temix-zeep-sign-") as directory:
-        key_file = Path(directory) / "key.pem"
-        certificate_file = Path(directory) / "certificate.pem"
-        key_file.write_bytes(key_pem)
-        certificate_file.write_bytes(certificate_pem)
+    with _written("temix-zeep-sign-", key=key_pem, certificate=certificate_pem) as files:
         return binary_signature(
-            str(key_file),
-            str(certificate_file),
+            str(files["key"]),
+            str(files["certificate"]),
             signature_method=method,
             digest_method=xmlsec.constants.TransformSha256,
         )

@@ -17,11 +17,6 @@ import pytest
 from lxml import etree
 
 from peers import (
-    DS,
-    SOAP11,
-    SOAP12,
-    WSSE,
-    WSU,
     PeerResult,
     java_verify,
     peer_unavailable,
@@ -29,6 +24,8 @@ from peers import (
     xmlsec1_verify,
     zeep_sign,
 )
+from temix.namespaces import SOAP11, SOAP12
+from temix.wssecurity import DS, EXC_C14N, WSSE, WSU
 
 CREATED = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 EXPIRES = CREATED + timedelta(minutes=5)
@@ -37,7 +34,6 @@ EXPIRES_TEXT = "2025-03-04T05:11:07Z"
 PAYLOAD = b"<p:Ping xmlns:p='urn:example:temix:peers'>signed payload</p:Ping>"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 VERIFIERS: dict[str, Callable[[bytes, bytes], PeerResult]] = {
