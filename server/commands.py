@@ -250,7 +250,10 @@ def _security_policy(
                 )
         credentials = directory.server()
         authorities = [directory.ca_certificate(), *map(load_certificate, trusted_cas)]
-        parties = {name: directory.party(name).certificate for name in directory.party_names()}
+        parties = {
+            name: load_certificate(directory.party_certificate_path(name))
+            for name in directory.party_names()
+        }
     except KeysError as error:
         raise click.ClickException(str(error)) from None
     now = utc_now()

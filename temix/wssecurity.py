@@ -336,8 +336,7 @@ def _check_exclusive_c14n(element: etree._Element, what: str) -> None:
     extra = [
         child
         for child in _element_children(element)
-        if etree.QName(child).localname != ("InclusiveNamespaces")
-        or etree.QName(child).namespace != EXC_C14N
+        if child.tag != f"{{{EXC_C14N}}}InclusiveNamespaces"
     ]
     if extra:
         raise SecurityError(f"{what} holds an unexpected {etree.QName(extra[0]).localname}")
