@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from temix import codec
+from temix.schemas import EXAMPLES_VALID
 from temix.server.soap import SOAP_1_1, SoapApplication, SoapVersion
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
@@ -156,3 +157,12 @@ SERVICE_MATRIX = pytest.mark.parametrize(
 """The service tests' matrix: the native binding on both databases and spyne on SQLite. The
 binding and the store are separate layers, so spyne on PostgreSQL would add a third more tests
 and reach no new code."""
+
+
+def first_example_of_each_element() -> dict[str, etree._Element]:
+    """The first valid example document (by file name) of each payload element."""
+    found: dict[str, etree._Element] = {}
+    for path in sorted(EXAMPLES_VALID.glob("*.xml")):
+        root = etree.parse(str(path)).getroot()
+        found.setdefault(root.tag, root)
+    return found

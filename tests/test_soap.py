@@ -14,17 +14,17 @@ import pytest
 import zeep
 from lxml import etree
 
-from bindings import HOST, Reply, call, envelope
+from bindings import HOST, Reply, call, envelope, first_example_of_each_element
 from temix import codec
 from temix import payloads as p
 from temix.model import Response
 from temix.namespaces import PYLD, SOAP11, SOAP12
 from temix.schemas import EXAMPLES_INVALID, EXAMPLES_VALID, WSDL, XSD_DIR
+from temix.server.security import INVALID_SECURITY
 from temix.server.soap import (
     SOAP_1_1,
     SOAP_1_2,
     FaultCode,
-    FaultSubcode,
     SoapApplication,
     SoapFault,
     SoapLimits,
@@ -32,24 +32,15 @@ from temix.server.soap import (
     load_operations,
 )
 from temix.validation import SchemaSet
+from temix.wssecurity import WSSE
 
 OPERATIONS = load_operations()
 ENDPOINT = f"http://{HOST}/base/temix"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 
 
-def _examples_by_element() -> dict[str, etree._Element]:
-    """The first valid example (by file name) of each payload element."""
-    found: dict[str, etree._Element] = {}
-    for path in sorted(EXAMPLES_VALID.glob("*.xml")):
-        root = etree.parse(str(path)).getroot()
-        found.setdefault(root.tag, root)
-    return found
-
-
-EXAMPLES = _examples_by_element()
+EXAMPLES = first_example_of_each_element()
 
 
 def example(name: str) -> etree._Element:
@@ -623,8 +614,6 @@ def test_an_operation_without_a_handler_is_a_server_fault():
 
 
 # --- The request filter seam ----------------------------------------------------------------------
-
-INVALID_SECURITY = FaultSubcode("wsse", WSSE, "InvalidSecurity")
 
 
 def refuse_security(envelope_element, body, context):

@@ -19,16 +19,17 @@ from bindings import (
     binding_params,
     call,
     envelope,
+    first_example_of_each_element,
     soap_post,
 )
 from temix.namespaces import EI_WSDL, SOAP12
-from temix.schemas import EXAMPLES_INVALID, EXAMPLES_VALID
+from temix.schemas import EXAMPLES_INVALID
+from temix.server.security import INVALID_SECURITY
 from temix.server.soap import (
     SOAP_1_1,
     SOAP_1_2,
     Exchange,
     FaultCode,
-    FaultSubcode,
     RequestContext,
     SoapApplication,
     SoapFault,
@@ -37,25 +38,16 @@ from temix.server.soap import (
     load_operations,
 )
 from temix.validation import SchemaSet
+from temix.wssecurity import WSSE
 
 OPERATIONS = load_operations()
 VERSIONS = pytest.mark.parametrize("version", [SOAP_1_1, SOAP_1_2], ids=["soap11", "soap12"])
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 TRACE = "urn:example:trace"
-INVALID_SECURITY = FaultSubcode("wsse", WSSE, "InvalidSecurity")
 RECEIVED = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 
-def _first_example_of_each_element() -> dict[str, etree._Element]:
-    found: dict[str, etree._Element] = {}
-    for path in sorted(EXAMPLES_VALID.glob("*.xml")):
-        root = etree.parse(str(path)).getroot()
-        found.setdefault(root.tag, root)
-    return found
-
-
-EXAMPLES = _first_example_of_each_element()
+EXAMPLES = first_example_of_each_element()
 CREATE_TENDER = EXAMPLES[OPERATIONS["EiCreateTender"].request]
 
 
@@ -326,9 +318,7 @@ def test_a_handler_returning_an_invalid_reply_is_a_server_fault(binding, version
 @VERSIONS
 def test_a_handler_may_answer_with_a_fault_and_a_subcode(binding, version):
     def refuse(payload, context):
-        raise SoapFault(
-            FaultCode.CLIENT, "no tenders today", FaultSubcode("wsse", WSSE, "InvalidSecurity")
-        )
+        raise SoapFault(FaultCode.CLIENT, "no tenders today", INVALID_SECURITY)
 
     reply = post(_serving(binding, refuse), envelope(CREATE_TENDER, version), version)
     fault = fault_of(reply, version, FaultCode.CLIENT, subcode=f"{{{WSSE}}}InvalidSecurity")
