@@ -43,7 +43,8 @@ from urllib.parse import parse_qsl, quote
 from lxml import etree
 
 from temix.codec import document_bytes
-from temix.namespaces import PREFIXES, SOAP11, SOAP12, XSD, prefixed
+from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion
+from temix.namespaces import PREFIXES, SOAP12, XSD, prefixed
 from temix.schemas import WSDL, XSD_DIR
 from temix.validation import SchemaSet
 from temix.wsdl import flatten_wsdl
@@ -60,8 +61,6 @@ from temix.xmlsafe import (
 logger = logging.getLogger(__name__)
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
-WSDL_SOAP11_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
-WSDL_SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 HEALTH_PATH = "/health"
@@ -69,51 +68,6 @@ TLS_CLIENT_CERTIFICATE_KEY = "temix.tls_client_certificate"
 """The WSGI environ key where the host puts the DER certificate a mutual-TLS client showed."""
 
 
-@dataclass(frozen=True)
-class SoapVersion:
-    """What differs between SOAP 1.1 and 1.2 on the wire."""
-
-    name: str
-    envelope_ns: str
-    prefix: str
-    media_type: str
-    wsdl_binding_ns: str
-    true_values: frozenset[str]
-    false_values: frozenset[str]
-    roles_for_us: frozenset[str | None]
-
-    @property
-    def content_type(self) -> str:
-        return f"{self.media_type}; charset=utf-8"
-
-
-SOAP_1_1 = SoapVersion(
-    name="1.1",
-    envelope_ns=SOAP11,
-    prefix="soap",
-    media_type="text/xml",
-    wsdl_binding_ns=WSDL_SOAP11_NS,
-    true_values=frozenset({"1"}),
-    false_values=frozenset({"0"}),
-    roles_for_us=frozenset({None, "http://schemas.xmlsoap.org/soap/actor/next"}),
-)
-SOAP_1_2 = SoapVersion(
-    name="1.2",
-    envelope_ns=SOAP12,
-    prefix="soap12",
-    media_type="application/soap+xml",
-    wsdl_binding_ns=WSDL_SOAP12_NS,
-    true_values=frozenset({"1", "true"}),
-    false_values=frozenset({"0", "false"}),
-    roles_for_us=frozenset(
-        {
-            None,
-            "http://www.w3.org/2003/05/soap-envelope/role/next",
-            "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver",
-        }
-    ),
-)
-SOAP_VERSIONS = (SOAP_1_1, SOAP_1_2)
 _VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSIONS}
 
 

@@ -45,18 +45,15 @@ from typing import Any
 
 from lxml import etree
 
+from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion
 from temix.namespaces import EI_WSDL, SOAP12
 from temix.server.soap import (
-    SOAP_1_1,
-    SOAP_1_2,
-    SOAP_VERSIONS,
     FaultCode,
     HttpResponse,
     Operation,
     RequestContext,
     SoapApplication,
     SoapFault,
-    SoapVersion,
     add_soap12_fault_headers,
     internal_error,
     parse_envelope,

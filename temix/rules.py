@@ -347,21 +347,29 @@ def accept_tender(
             f"tender {tender.tender_id} is integral-only: accept all "
             f"{_rate(record.remaining, unit)} or none",
         )
-    acceptor_side = tender.product.side.opposite
+    return (
+        replace(record, remaining=_EXACT.subtract(record.remaining, quantity), status=status),
+        TransactionRecord.written_by(
+            acceptance(tender, quantity, transaction_id), acceptor, record.author
+        ),
+    )
+
+
+def acceptance(tender: Tender, quantity: Decimal, transaction_id: str) -> Transaction:
+    """The transaction that accepts ``quantity`` of ``tender``, as the acceptor submits it and
+    :func:`accept_tender` makes it: the tender's product from the acceptor's side (accepting a
+    sell tender is a buy), in state transaction, at the accepted rate, with ``transaction_id``
+    as its uid and no expiry or integral-only flag."""
     product = replace(
         tender.product,
         uid=transaction_id,
         state=TransactiveState.TRANSACTION,
-        side=acceptor_side,
+        side=tender.product.side.opposite,
         description=replace(tender.product.description, quantity=quantity),
         expires=None,
         integral_only=None,
     )
-    transaction = Transaction(transaction_id, product, tender_id=tender.tender_id)
-    return (
-        replace(record, remaining=_EXACT.subtract(record.remaining, quantity), status=status),
-        TransactionRecord.written_by(transaction, acceptor, record.author),
-    )
+    return Transaction(transaction_id, product, tender_id=tender.tender_id)
 
 
 def accept_quote(quote: Quote) -> Refusal:
@@ -474,6 +482,22 @@ def exercise_option(
                 f"only {_rate(left, unit)} of option {option_id} is left to exercise from "
                 f"{format_instant(granule.start)}, not {_rate(rate, unit)}",
             )
+    return TransactionRecord.written_by(
+        exercise(option.transaction, sub_interval, rate, transaction_id), holder, writer
+    )
+
+
+def exercise(
+    option: Transaction, sub_interval: Interval, rate: Decimal, transaction_id: str
+) -> Transaction:
+    """The exercise of ``rate`` of ``option`` over ``sub_interval``, as the holder submits it
+    and :func:`exercise_option` makes it: the underlying power or transport product at the
+    strike price, in state exercise, from the holder's side (in a call the holder buys, in a
+    put it sells), related to the option transaction."""
+    product = option.product
+    terms = product.option
+    if terms is None:
+        raise ModelError(f"transaction {option.transaction_id} is not an option")
     holder_side = Side.BUY if terms.option_type is OptionType.CALL else Side.SELL
     underlying = replace(
         product,
@@ -485,6 +509,6 @@ def exercise_option(
         expires=None,
         integral_only=None,
         option=None,
-        related_to=option_id,
+        related_to=option.transaction_id,
     )
-    return TransactionRecord.written_by(Transaction(transaction_id, underlying), holder, writer)
+    return Transaction(transaction_id, underlying)

@@ -13,8 +13,9 @@ import pytest
 from lxml import etree
 
 from temix import codec
+from temix.envelope import SOAP_1_1, SoapVersion
 from temix.schemas import EXAMPLES_VALID
-from temix.server.soap import SOAP_1_1, SoapApplication, SoapVersion
+from temix.server.soap import SoapApplication
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
 HOST = "testhost:8080"

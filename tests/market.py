@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,8 +10,9 @@ from lxml import etree
 
 import pki
 from bindings import Reply, envelope, soap_post
-from temix import codec
+from temix import codec, rules
 from temix import payloads as p
+from temix.envelope import SOAP_1_1, SoapVersion
 from temix.model import (
     Interface,
     Interval,
@@ -29,7 +29,7 @@ from temix.model import (
 from temix.server.app import DEVELOPMENT_MARKET, create_app, prepare
 from temix.server.security import INSECURE, TRADER
 from temix.server.services import sender_of
-from temix.server.soap import SOAP_1_1, SoapApplication, SoapVersion, load_operations
+from temix.server.soap import SoapApplication, load_operations
 from temix.server.store import Store
 from temix.wssecurity import Freshness, verify_envelope
 
@@ -170,20 +170,9 @@ def option_terms(
 
 
 def acceptance(offered: Tender, transaction_id: str, quantity: str | None = None) -> Transaction:
-    """The transaction accepting ``offered``: its product from the acceptor's side."""
-    tendered = offered.product
-    accepted = replace(
-        tendered,
-        state=TransactiveState.TRANSACTION,
-        side=tendered.side.opposite,
-        expires=None,
-        integral_only=None,
-        description=replace(
-            tendered.description,
-            quantity=Decimal(quantity) if quantity else tendered.description.quantity,
-        ),
-    )
-    return Transaction(transaction_id, accepted, tender_id=offered.tender_id)
+    """The transaction accepting ``quantity`` (default: all) of ``offered``."""
+    rate = Decimal(quantity) if quantity else offered.product.description.quantity
+    return rules.acceptance(offered, rate, transaction_id)
 
 
 def create_tender(

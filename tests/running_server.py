@@ -20,9 +20,9 @@ from lxml import etree
 import pki
 from market import SOAP_ACTIONS, envelope
 from temix import codec
+from temix.envelope import SOAP_1_1, SoapVersion, request_headers
 from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.server.services import sender_of
-from temix.server.soap import SOAP_1_1, SoapVersion
 
 WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
 READY_TIMEOUT = 30.0
@@ -127,12 +127,12 @@ class RunningServer:
     ) -> Answer:
         """POST ``body`` as it is; ``soap_action`` goes in the header (1.1) or the
         Content-Type (1.2)."""
-        sent = {"Content-Type": version.content_type, **(headers or {})}
-        if soap_action is not None:
-            if version is SOAP_1_1:
-                sent["SOAPAction"] = f'"{soap_action}"'
-            else:
-                sent["Content-Type"] += f'; action="{soap_action}"'
+        sent = (
+            {"Content-Type": version.content_type}
+            if soap_action is None
+            else request_headers(version, soap_action)
+        )
+        sent.update(headers or {})
         connection = self.connection()
         try:
             connection.request("POST", "/", body, sent)

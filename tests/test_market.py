@@ -30,6 +30,7 @@ from market import (
 )
 from temix import payloads as p
 from temix.codec import PAYLOAD_ELEMENTS, decode, encode_bytes
+from temix.envelope import SOAP_1_1, SOAP_1_2
 from temix.model import (
     Interval,
     MarketContext,
@@ -41,7 +42,6 @@ from temix.model import (
     TransportPath,
 )
 from temix.server.security import OPERATOR
-from temix.server.soap import SOAP_1_1, SOAP_1_2
 from temix.server.store import Store
 
 REP = "rep"

@@ -42,6 +42,7 @@ from market import SOAP_ACTIONS, create_tender, envelope, tender
 from running_server import Answer, RunningServer, key_directory
 from temix import codec
 from temix import payloads as p
+from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.keys import (
     Credentials,
     KeyAlgorithm,
@@ -53,7 +54,6 @@ from temix.keys import (
 )
 from temix.namespaces import EI, EMIX, SOAP11, SOAP12
 from temix.server.security import SECURITY_REFUSED
-from temix.server.soap import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.server.store import LedgerEntry, Store, sqlite_url
 from temix.wssecurity import (
     BASE64_BINARY,

@@ -40,12 +40,12 @@ from peers import PeerResult, java_verify, peer_unavailable, xmlsec1_verify, zee
 from running_server import Answer, RunningServer, key_directory
 from temix import codec
 from temix import payloads as p
+from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.keys import KeyAlgorithm, KeyDirectory, fingerprint
 from temix.model import Interval, Tender
 from temix.namespaces import SOAP11, SOAP12
 from temix.server.security import REFUSED, UNSIGNED, VERIFIED
 from temix.server.services import sender_of
-from temix.server.soap import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.server.store import LedgerEntry, Store, sqlite_url
 from temix.wssecurity import WSSE
 

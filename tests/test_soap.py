@@ -17,20 +17,12 @@ from lxml import etree
 from bindings import HOST, Reply, call, envelope, first_example_of_each_element
 from temix import codec
 from temix import payloads as p
+from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.model import Response
 from temix.namespaces import PYLD, SOAP11, SOAP12
 from temix.schemas import EXAMPLES_INVALID, EXAMPLES_VALID, WSDL, XSD_DIR
 from temix.server.security import INVALID_SECURITY
-from temix.server.soap import (
-    SOAP_1_1,
-    SOAP_1_2,
-    FaultCode,
-    SoapApplication,
-    SoapFault,
-    SoapLimits,
-    SoapVersion,
-    load_operations,
-)
+from temix.server.soap import FaultCode, SoapApplication, SoapFault, SoapLimits, load_operations
 from temix.validation import SchemaSet
 from temix.wssecurity import WSSE
 

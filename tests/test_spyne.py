@@ -22,19 +22,17 @@ from bindings import (
     first_example_of_each_element,
     soap_post,
 )
+from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.namespaces import EI_WSDL, SOAP12
 from temix.schemas import EXAMPLES_INVALID
 from temix.server.security import INVALID_SECURITY
 from temix.server.soap import (
-    SOAP_1_1,
-    SOAP_1_2,
     Exchange,
     FaultCode,
     RequestContext,
     SoapApplication,
     SoapFault,
     SoapLimits,
-    SoapVersion,
     load_operations,
 )
 from temix.validation import SchemaSet

@@ -58,8 +58,8 @@ from cryptography import x509
 from lxml import etree
 
 from temix.codec import PAYLOAD_ELEMENTS
+from temix.envelope import SOAP_1_1
 from temix.keys import Credentials, KeyDirectory, fingerprint
-from temix.server.soap import SOAP_1_1
 from temix.wssecurity import Freshness, SecurityError, verify_envelope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -1,0 +1,533 @@
+"""The reference client against a running ``temix serve`` it did not start in process, and
+against stub endpoints that answer what a broken or hostile endpoint might."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+import pki
+from running_server import Answer, RunningServer, key_directory
+from temix import wsdl as contract
+from temix.client import (
+    BadReply,
+    Client,
+    Refused,
+    Signing,
+    SoapFault,
+    TransportFailure,
+    UnverifiedReply,
+    WsdlError,
+)
+from temix.envelope import SOAP_1_2
+from temix.keys import KeyDirectory, load_certificate
+from temix.model import (
+    Delivery,
+    Interval,
+    Location,
+    MeterReading,
+    OptionTerms,
+    OptionType,
+    PowerDescription,
+    Product,
+    ProductKind,
+    Quote,
+    Side,
+    Tender,
+    TransactiveState,
+)
+from temix.schemas import WSDL
+from temix.server.store import Store, sqlite_url
+from temix.wssecurity import WSSE
+
+MARKET = "urn:temix:market:development"
+NODE = Location("NODE-A")
+
+
+def _tomorrow(hour: int) -> datetime:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=1, hours=hour)
+
+
+FORWARD_HOUR = Interval(_tomorrow(15), timedelta(hours=1))
+OPTION_HOURS = Interval(_tomorrow(18), timedelta(hours=2))
+
+
+def _product(
+    uid: str,
+    side: Side,
+    quantity: str,
+    price: str,
+    interval: Interval = FORWARD_HOUR,
+    state: TransactiveState = TransactiveState.TENDER,
+    **extra: object,
+) -> Product:
+    return Product(
+        uid=uid,
+        interval=interval,
+        description=PowerDescription(NODE, Decimal(price), Decimal(quantity)),
+        state=state,
+        side=side,
+        market_context=MARKET,
+        **extra,
+    )
+
+
+def _tender(tender_id: str, side: Side = Side.SELL, quantity: str = "5", price: str = "42.5"):
+    return Tender(
+        tender_id, _product(f"P-{tender_id}", side, quantity, price, expires=FORWARD_HOUR.start)
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    base = tmp_path_factory.mktemp("client")
+    running = RunningServer(
+        sqlite_url(base / "data"), base / "server.log", keys=key_directory(base / "keys"), workers=1
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def keys(server: RunningServer) -> KeyDirectory:
+    assert server.keys is not None
+    return server.keys
+
+
+def _client(server: RunningServer, party: str, **options: object) -> Client:
+    assert server.keys is not None
+    return Client(server.wsdl_url, party, Signing.from_keys(server.keys.path, party), **options)
+
+
+@pytest.fixture(scope="module")
+def rep(server: RunningServer) -> Iterator[Client]:
+    with _client(server, "rep") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def customer(server: RunningServer) -> Iterator[Client]:
+    with _client(server, "customer") as client:
+        yield client
+
+
+def _ledger(server: RunningServer, request_id: str) -> list:
+    store = Store.open(server.database_url)
+    try:
+        with store.transaction(write=False) as unit:
+            return [entry for entry in unit.ledger() if entry.request_id == request_id]
+    finally:
+        store.close()
+
+
+# --- Trading through every operation ---------------------------------------------------------
+
+
+def test_a_tender_is_offered_found_partly_accepted_and_priced_in_the_position(rep, customer):
+    created = rep.create_tender("customer", _tender("CL-1"))
+    assert created.response.code == "200"
+    assert created.tender_ids == ("CL-1",)
+
+    (found,) = customer.request_tenders(tender_ids=("CL-1",), counterparties=("rep",))
+    assert found.product.description.quantity == Decimal("5")
+    assert found.product.side is Side.SELL
+
+    accepted = customer.accept(found, "rep", Decimal("2"), transaction_id="CL-1-TX")
+    assert accepted.transaction_ids == ("CL-1-TX",)
+    (remaining,) = customer.request_tenders(tender_ids=("CL-1",))
+    assert remaining.product.description.quantity == Decimal("3")
+
+    (transaction,) = customer.request_transactions(transaction_ids=("CL-1-TX",))
+    assert transaction.tender_id == "CL-1"
+    assert transaction.product.side is Side.BUY
+    assert transaction.product.description.quantity == Decimal("2")
+
+    position = customer.request_position(MARKET, NODE, FORWARD_HOUR)
+    (hour,) = position.positions
+    assert (hour.net_rate, hour.energy, hour.cost) == (Decimal(-2), Decimal(-2), Decimal(-85))
+    assert position.party_id == "customer"
+
+
+def test_side_and_product_filters_apply_to_the_reply(rep, customer):
+    rep.create_tender("customer", _tender("CL-SELL"), _tender("CL-BUY", side=Side.BUY))
+    ids = {"CL-SELL", "CL-BUY"}
+    buys = customer.request_tenders(tender_ids=tuple(ids), side=Side.BUY)
+    assert [tender.tender_id for tender in buys] == ["CL-BUY"]
+    assert customer.request_tenders(tender_ids=tuple(ids), kind=ProductKind.POWER_OPTION) == ()
+    power = customer.request_tenders(tender_ids=tuple(ids), kind=ProductKind.POWER)
+    assert {tender.tender_id for tender in power} == ids
+
+
+def test_an_option_is_bought_then_exercised_by_its_holder(rep, customer):
+    terms = OptionTerms(
+        option_type=OptionType.CALL,
+        holder_side=Side.BUY,
+        strike_price=Decimal("50"),
+        premium=Decimal("3"),
+        lead_time=timedelta(hours=1),
+        granularity=timedelta(hours=1),
+    )
+    option = Tender(
+        "CL-OPT",
+        _product(
+            "P-CL-OPT",
+            Side.SELL,
+            "4",
+            "50",
+            OPTION_HOURS,
+            expires=FORWARD_HOUR.start,
+            option=terms,
+        ),
+    )
+    rep.create_tender("customer", option)
+    customer.accept(option, "rep", transaction_id="CL-OPT-TX")
+    (held,) = customer.request_transactions(transaction_ids=("CL-OPT-TX",))
+
+    first_hour = Interval(OPTION_HOURS.start, timedelta(hours=1))
+    exercised = customer.exercise_option(
+        held, "rep", first_hour, Decimal("1.5"), transaction_id="CL-EX-1"
+    )
+    assert exercised.transaction_ids == ("CL-EX-1",)
+    (underlying,) = customer.request_transactions(transaction_ids=("CL-EX-1",))
+    assert underlying.product.state is TransactiveState.EXERCISE
+    assert underlying.product.related_to == "CL-OPT-TX"
+    assert underlying.product.description.price == Decimal("50")
+
+    with pytest.raises(Refused) as refused:
+        rep.exercise_option(held, "customer", first_hour, Decimal("1"))
+    assert refused.value.code in {"403", "404"}
+
+
+def test_quotes_are_published_read_and_cancelled(rep, customer):
+    interest = TransactiveState.INDICATION_OF_INTEREST
+    quote = Quote("CL-Q", (_product("P-CL-Q", Side.SELL, "1", "39", state=interest),))
+    assert rep.create_quote("customer", quote).quote_ids == ("CL-Q",)
+    (read,) = customer.request_quotes("rep", quote_ids=("CL-Q",))
+    assert read.products[0].description.price == Decimal("39")
+    rep.cancel_quote("CL-Q", subscriber="customer")
+    assert customer.request_quotes("rep", quote_ids=("CL-Q",)) == ()
+
+
+def test_delivery_is_reported_and_settled_against_the_transactions(rep, customer, server):
+    reading = MeterReading(FORWARD_HOUR, Decimal("2.5"), MARKET, NODE)
+    reported = customer.report_delivery(Delivery("CL-METER-1", False, (reading,)))
+    (stored,) = reported.deliveries
+    assert stored.delivery_id is not None
+    assert [d.uid for d in customer.request_deliveries(delivery_ids=(stored.delivery_id,))] == [
+        "CL-METER-1"
+    ]
+
+    with pytest.raises(Refused) as missing_price:
+        customer.request_settlement(MARKET, NODE, FORWARD_HOUR)
+    assert missing_price.value.code == "409"
+
+    store = Store.open(server.database_url)
+    with store.transaction() as unit:
+        unit.set_balancing_price(MARKET, NODE.id, FORWARD_HOUR, Decimal("60"))
+    store.close()
+    settled = customer.request_settlement(MARKET, NODE, FORWARD_HOUR)
+    assert settled.statement is not None
+    assert settled.currency == "USD"
+
+
+def test_market_contexts_are_read_and_unknown_ones_refused(customer):
+    (context,) = customer.request_market_contexts(MARKET)
+    assert (context.uri, context.currency) == (MARKET, "USD")
+    with pytest.raises(Refused) as refused:
+        customer.request_market_contexts(MARKET, "urn:temix:market:nowhere")
+    assert refused.value.code == "404"
+    assert [known.uri for known in refused.value.reply.market_contexts] == [MARKET]
+
+
+def test_publication_reads_transacted_prices(customer):
+    reply = customer.request_publication(MARKET, NODE, FORWARD_HOUR)
+    (published,) = reply.publications
+    assert published.count >= 1
+
+
+def test_a_refusal_carries_the_code_and_each_refused_item(rep, customer):
+    rep.create_tender("customer", _tender("CL-MINE"))
+    with pytest.raises(Refused) as refused:
+        customer.cancel_tender("CL-MINE")
+    assert refused.value.code == "403"
+    assert "CL-MINE" in str(refused.value)
+    assert [item.code for item in refused.value.reply.responses] == ["403"]
+
+
+def test_soap_1_2_and_a_local_wsdl_with_the_endpoint_given(server, keys):
+    with _client(server, "generator", soap_version=SOAP_1_2) as over_12:
+        assert over_12.create_tender("customer", _tender("CL-12")).tender_ids == ("CL-12",)
+    endpoint = server.wsdl_url.removesuffix("?wsdl")
+    signing = Signing.from_keys(keys.path, "generator")
+    with Client(str(WSDL), "generator", signing, endpoint=endpoint) as local:
+        (found,) = local.request_tenders(tender_ids=("CL-12",))
+        assert found.tender_id == "CL-12"
+
+
+# --- Retries never trade twice -------------------------------------------------------------
+
+
+class _LoseReplies(HTTPAdapter):
+    """Sends each request, then loses the reply of the next ``lose`` POSTs as if the
+    connection were reset after the endpoint served them; counts the POSTs sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose = 0
+        self.posts = 0
+
+    def send(self, request, **options):  # type: ignore[override]
+        response = super().send(request, **options)
+        if request.method == "POST":
+            self.posts += 1
+            if self.lose > 0:
+                self.lose -= 1
+                raise requests.ConnectionError("connection reset after the request was served")
+        return response
+
+
+def _losing_session() -> tuple[requests.Session, _LoseReplies]:
+    session = requests.Session()
+    adapter = _LoseReplies()
+    session.mount("http://", adapter)
+    return session, adapter
+
+
+def test_a_retried_acceptance_trades_once_with_the_same_request_id(rep, server):
+    rep.create_tender("customer", _tender("CL-RETRY", quantity="3"))
+    session, adapter = _losing_session()
+    with _client(server, "customer", session=session, retry_delay=0) as flaky:
+        (offered,) = flaky.request_tenders(tender_ids=("CL-RETRY",))
+        adapter.posts, adapter.lose = 0, 1
+        accepted = flaky.accept(
+            offered, "rep", Decimal("1"), transaction_id="CL-RETRY-TX", request_id="retry-1"
+        )
+        assert adapter.posts == 2
+        assert accepted.response.code == "200"
+        assert accepted.transaction_ids == ("CL-RETRY-TX",)
+        (left,) = flaky.request_tenders(tender_ids=("CL-RETRY",))
+    assert left.product.description.quantity == Decimal("2")
+    served = _ledger(server, "retry-1")
+    assert len(served) == 2
+    assert {entry.verification for entry in served} == {"verified"}
+    assert Answer(200, served[0].response).payload() == Answer(200, served[1].response).payload()
+    assert served[0].request != served[1].request
+
+
+def test_a_call_that_never_gets_an_answer_fails_after_its_retries(server):
+    session, adapter = _losing_session()
+    adapter.lose = 10
+    with (
+        _client(server, "customer", session=session, retries=2, retry_delay=0) as flaky,
+        pytest.raises(TransportFailure, match="after 3 attempts"),
+    ):
+        flaky.request_tenders()
+    assert adapter.posts == 3
+
+
+def test_an_unreachable_endpoint_is_a_transport_failure(server, keys):
+    signing = Signing.from_keys(keys.path, "customer")
+    with (
+        Client(
+            str(WSDL), "customer", signing, endpoint="http://127.0.0.1:9/", retries=1, retry_delay=0
+        ) as nowhere,
+        pytest.raises(TransportFailure, match="after 2 attempts"),
+    ):
+        nowhere.request_tenders()
+
+
+# --- Verification of replies ---------------------------------------------------------------
+
+
+def test_a_reply_not_signed_by_the_pinned_certificate_is_not_trusted(server, keys):
+    wrong_pin = Signing(keys.party("customer"), keys.ca_certificate())
+    with (
+        Client(server.wsdl_url, "customer", wrong_pin) as client,
+        pytest.raises(UnverifiedReply, match="not the pinned server certificate"),
+    ):
+        client.request_tenders()
+
+
+def test_a_security_fault_from_the_server_is_verified_and_typed(server, keys):
+    stranger = Signing(
+        pki.party_credentials("customer"), load_certificate(keys.server_certificate_path)
+    )
+    with (
+        Client(server.wsdl_url, "customer", stranger) as client,
+        pytest.raises(SoapFault) as fault,
+    ):
+        client.request_tenders()
+    assert fault.value.verified
+    assert f"{{{WSSE}}}InvalidSecurity" in (fault.value.code, *fault.value.subcodes)
+
+
+# --- Stub endpoints ------------------------------------------------------------------------
+
+
+class _Stub:
+    """An HTTP endpoint on a free port that serves ``wsdl`` on GET and answers every POST
+    with ``answer() -> (status, content type, body)``; it counts the POSTs."""
+
+    def __init__(self, wsdl: bytes, answer: Callable[[], tuple[int, str, bytes]]) -> None:
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._reply(200, "text/xml", wsdl)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                stub.posts += 1
+                self._reply(*answer())
+
+            def _reply(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.posts = 0
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def stub() -> Iterator[Callable[..., _Stub]]:
+    started: list[_Stub] = []
+
+    def start(answer: Callable[[], tuple[int, str, bytes]], wsdl: bytes | None = None) -> _Stub:
+        served = _Stub(wsdl if wsdl is not None else contract.flatten_wsdl(), answer)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.close()
+
+
+def _stub_client(url: str, signing: Signing | None, **options: object) -> Client:
+    return Client(f"{url}?wsdl", "customer", signing, endpoint=url, retry_delay=0, **options)
+
+
+def _fault_envelope() -> bytes:
+    return (
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        b'xmlns:wsse="' + WSSE.encode() + b'"><s:Body><s:Fault>'
+        b"<faultcode>wsse:InvalidSecurity</faultcode><faultstring>go away</faultstring>"
+        b"</s:Fault></s:Body></s:Envelope>"
+    )
+
+
+def test_an_unsigned_fault_is_reported_unverified_with_its_text(stub, keys):
+    endpoint = stub(lambda: (500, "text/xml; charset=utf-8", _fault_envelope()))
+    signing = Signing.from_keys(keys.path, "customer")
+    with (
+        _stub_client(endpoint.url, signing) as client,
+        pytest.raises(UnverifiedReply) as unverified,
+    ):
+        client.request_tenders()
+    assert "not signed" in unverified.value.cause
+    assert unverified.value.fault is not None
+    assert unverified.value.fault.code == f"{{{WSSE}}}InvalidSecurity"
+    assert unverified.value.fault.reason == "go away"
+    assert not unverified.value.fault.verified
+
+
+def test_without_signing_a_fault_is_read_as_it_is(stub):
+    endpoint = stub(lambda: (500, "text/xml", _fault_envelope()))
+    with (
+        _stub_client(endpoint.url, None) as client,
+        pytest.raises(SoapFault, match="go away") as fault,
+    ):
+        client.request_tenders()
+    assert not fault.value.verified
+
+
+def test_an_overloaded_endpoint_is_retried_then_reported_with_its_status(stub):
+    endpoint = stub(lambda: (503, "text/plain", b"busy"))
+    with (
+        _stub_client(endpoint.url, None, retries=2) as client,
+        pytest.raises(TransportFailure, match="busy") as failure,
+    ):
+        client.request_tenders()
+    assert failure.value.status == 503
+    assert endpoint.posts == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((200, "text/html", b"<html>login</html>"), "without a SOAP reply"),
+        ((200, "text/xml", b"<not xml"), "not acceptable XML"),
+        ((200, "text/xml", b"<Envelope/>"), "not a SOAP 1.1 Envelope"),
+        (
+            (
+                200,
+                "text/xml",
+                b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+                b'<x:eiCreatedTender xmlns:x="urn:wrong"/></s:Body></s:Envelope>',
+            ),
+            "expected pyld:eiReplyTender",
+        ),
+    ],
+)
+def test_a_reply_that_is_not_the_operations_reply_is_a_bad_reply(stub, answer, message):
+    endpoint = stub(lambda: answer)
+    with (
+        _stub_client(endpoint.url, None) as client,
+        pytest.raises((BadReply, TransportFailure), match=message),
+    ):
+        client.request_tenders()
+
+
+def test_a_wsdl_importing_from_another_origin_is_refused(stub):
+    elsewhere = stub(lambda: (200, "text/xml", b""))
+    wsdl = contract.flatten_wsdl()
+    evil = wsdl.replace(
+        b"<wsdl:types>",
+        b'<wsdl:import namespace="urn:x" location="' + elsewhere.url.encode() + b'x.wsdl"/>'
+        b"<wsdl:types>",
+        1,
+    )
+    assert evil != wsdl
+    endpoint = stub(lambda: (200, "text/xml", b""), wsdl=evil)
+    with pytest.raises(WsdlError, match="outside its own origin"):
+        Client(f"{endpoint.url}?wsdl", "customer", None)
+
+
+def test_a_missing_wsdl_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(WsdlError, match="cannot load the WSDL"):
+        Client("http://127.0.0.1:9/?wsdl", "customer", None, timeout=2)
+    with pytest.raises(WsdlError):
+        Client(str(tmp_path / "absent.wsdl"), "customer", None)
+
+
+def test_request_ids_are_fresh_per_call_unless_given(rep):
+    first = rep.create_tender("customer", _tender("CL-ID-1"))
+    second = rep.create_tender("customer", _tender("CL-ID-2"))
+    assert first.response.ref_id != second.response.ref_id
+    given = rep.create_tender("customer", _tender("CL-ID-3"), request_id="mine-1")
+    assert given.response.ref_id == "mine-1"
+    again = rep.create_tender("customer", _tender("CL-ID-3"), request_id="mine-1")
+    assert again == given
+    with pytest.raises(Refused) as conflict:
+        rep.create_tender("customer", _tender("CL-ID-4"), request_id="mine-1")
+    assert conflict.value.code == "409"
