@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from lxml import etree
@@ -31,7 +30,7 @@ from temix.codec import (
     encode,
     encode_bytes,
 )
-from temix.model import MarketContext, Response
+from temix.model import DEVELOPMENT_MARKET, Response
 from temix.responses import ResponseCode, response
 from temix.server.security import (
     INSECURE,
@@ -59,13 +58,6 @@ from temix.validation import SchemaSet
 from temix.xmlsafe import parse_bytes
 
 logger = logging.getLogger(__name__)
-
-DEVELOPMENT_MARKET = MarketContext(
-    uri="urn:temix:market:development",
-    name="temix development market (MW, MWh, USD, UTC, 5-minute intervals)",
-    quantity_step=Decimal("0.001"),
-)
-"""The market context a new store starts with, so that a first exchange needs no set-up."""
 
 _WRITE_ATTEMPTS = 3
 """How often a request is run when a concurrent request stored the same id first."""

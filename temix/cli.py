@@ -254,4 +254,11 @@ def _attach_server_commands() -> None:
         main.add_command(command)
 
 
+def _attach_client_commands() -> None:
+    from temix.client.cli import client
+
+    main.add_command(client)
+
+
 _attach_server_commands()
+_attach_client_commands()

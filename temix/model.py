@@ -657,3 +657,11 @@ class Target:
             bool(self.interfaces or self.group_ids or self.group_names or self.party_ids),
             "a target names at least one interface, group or party",
         )
+
+
+DEVELOPMENT_MARKET = MarketContext(
+    uri="urn:temix:market:development",
+    name="temix development market (MW, MWh, USD, UTC, 5-minute intervals)",
+    quantity_step=Decimal("0.001"),
+)
+"""The market context a new store starts with, so that a first exchange needs no set-up."""
