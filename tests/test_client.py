@@ -14,6 +14,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+import market
 import pki
 from running_server import Answer, RunningServer, key_directory
 from temix import wsdl as contract
@@ -32,24 +33,18 @@ from temix.keys import KeyDirectory, load_certificate
 from temix.model import (
     Delivery,
     Interval,
-    Location,
     MeterReading,
-    OptionTerms,
-    OptionType,
-    PowerDescription,
-    Product,
     ProductKind,
     Quote,
     Side,
-    Tender,
     TransactiveState,
 )
 from temix.schemas import WSDL
 from temix.server.store import Store, sqlite_url
 from temix.wssecurity import WSSE
 
-MARKET = "urn:temix:market:development"
-NODE = Location("NODE-A")
+MARKET = market.MARKET
+NODE = market.NODE_A
 
 
 def _tomorrow(hour: int) -> datetime:
@@ -61,29 +56,14 @@ FORWARD_HOUR = Interval(_tomorrow(15), timedelta(hours=1))
 OPTION_HOURS = Interval(_tomorrow(18), timedelta(hours=2))
 
 
-def _product(
-    uid: str,
-    side: Side,
-    quantity: str,
-    price: str,
-    interval: Interval = FORWARD_HOUR,
-    state: TransactiveState = TransactiveState.TENDER,
-    **extra: object,
-) -> Product:
-    return Product(
-        uid=uid,
-        interval=interval,
-        description=PowerDescription(NODE, Decimal(price), Decimal(quantity)),
-        state=state,
-        side=side,
-        market_context=MARKET,
-        **extra,
-    )
-
-
 def _tender(tender_id: str, side: Side = Side.SELL, quantity: str = "5", price: str = "42.5"):
-    return Tender(
-        tender_id, _product(f"P-{tender_id}", side, quantity, price, expires=FORWARD_HOUR.start)
+    return market.tender(
+        tender_id,
+        side=side,
+        quantity=quantity,
+        price=price,
+        interval=FORWARD_HOUR,
+        expires=FORWARD_HOUR.start,
     )
 
 
@@ -168,25 +148,13 @@ def test_side_and_product_filters_apply_to_the_reply(rep, customer):
 
 
 def test_an_option_is_bought_then_exercised_by_its_holder(rep, customer):
-    terms = OptionTerms(
-        option_type=OptionType.CALL,
-        holder_side=Side.BUY,
-        strike_price=Decimal("50"),
-        premium=Decimal("3"),
-        lead_time=timedelta(hours=1),
-        granularity=timedelta(hours=1),
-    )
-    option = Tender(
+    option = market.tender(
         "CL-OPT",
-        _product(
-            "P-CL-OPT",
-            Side.SELL,
-            "4",
-            "50",
-            OPTION_HOURS,
-            expires=FORWARD_HOUR.start,
-            option=terms,
-        ),
+        quantity="4",
+        price="50",
+        interval=OPTION_HOURS,
+        expires=FORWARD_HOUR.start,
+        option=market.option_terms(strike="50"),
     )
     rep.create_tender("customer", option)
     customer.accept(option, "rep", transaction_id="CL-OPT-TX")
@@ -209,7 +177,10 @@ def test_an_option_is_bought_then_exercised_by_its_holder(rep, customer):
 
 def test_quotes_are_published_read_and_cancelled(rep, customer):
     interest = TransactiveState.INDICATION_OF_INTEREST
-    quote = Quote("CL-Q", (_product("P-CL-Q", Side.SELL, "1", "39", state=interest),))
+    offered = market.product(
+        uid="P-CL-Q", quantity="1", price="39", interval=FORWARD_HOUR, state=interest
+    )
+    quote = Quote("CL-Q", (offered,))
     assert rep.create_quote("customer", quote).quote_ids == ("CL-Q",)
     (read,) = customer.request_quotes("rep", quote_ids=("CL-Q",))
     assert read.products[0].description.price == Decimal("39")
