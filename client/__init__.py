@@ -1,7 +1,7 @@
 """temix.client: the reference client for any EI/TeMIX endpoint, in Python
 (:class:`Client`) and on the command line (``temix client``)."""
 
-from temix.client.api import Client, Signing
+from temix.client.api import Client, Signing, tls_session
 from temix.client.errors import (
     BadReply,
     ClientError,
@@ -22,4 +22,5 @@ __all__ = [
     "TransportFailure",
     "UnverifiedReply",
     "WsdlError",
+    "tls_session",
 ]

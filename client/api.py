@@ -27,6 +27,7 @@ import requests
 import zeep.exceptions
 from cryptography import x509
 from lxml import etree
+from requests.adapters import HTTPAdapter
 
 from temix import codec, rules
 from temix import payloads as p
@@ -95,6 +96,36 @@ class Signing:
             keys.party(party),
             load_certificate(server_certificate or keys.server_certificate_path),
         )
+
+
+class CaBundleAdapter(HTTPAdapter):
+    """Verifies https servers with one CA bundle. ``Session.verify`` would not do: requests lets
+    ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` override it."""
+
+    def __init__(self, bundle: str) -> None:
+        super().__init__()
+        self.bundle = bundle
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["verify"] = self.bundle
+        return super().send(request, **kwargs)
+
+
+def tls_session(
+    ca_bundle: Path | None = None,
+    certificate: Path | None = None,
+    key: Path | None = None,
+) -> requests.Session:
+    """A session for an https endpoint: its certificate checked against ``ca_bundle`` (else the
+    system's), and ``certificate`` and ``key`` shown for mutual TLS."""
+    session = requests.Session()
+    if ca_bundle is not None:
+        session.mount("https://", CaBundleAdapter(str(ca_bundle)))
+    if (certificate is None) != (key is None):
+        raise ValueError("a client certificate and its key go together")
+    if certificate is not None and key is not None:
+        session.cert = (str(certificate), str(key))
+    return session
 
 
 class Client:

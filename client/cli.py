@@ -19,11 +19,10 @@ from typing import Any
 
 import click
 import requests
-from requests.adapters import HTTPAdapter
 from rich.console import Console
 from rich.table import Table
 
-from temix.client.api import Client, Signing
+from temix.client.api import Client, Signing, tls_session
 from temix.client.errors import (
     ClientError,
     Refused,
@@ -270,11 +269,7 @@ class Connection:
         signing = None
         if self.keys is not None:
             signing = Signing.from_keys(self.keys, self.party, self.server_cert)
-        session = requests.Session()
-        if self.tls_ca is not None:
-            session.mount("https://", CaBundleAdapter(str(self.tls_ca)))
-        if self.tls_cert is not None and self.tls_key is not None:
-            session.cert = (str(self.tls_cert), str(self.tls_key))
+        session = tls_session(self.tls_ca, self.tls_cert, self.tls_key)
         return Client(
             self.wsdl,
             self.party,
@@ -302,19 +297,6 @@ class Connection:
 
 
 pass_connection = click.make_pass_decorator(Connection)
-
-
-class CaBundleAdapter(HTTPAdapter):
-    """Verifies https servers with one CA bundle. ``Session.verify`` would not do: requests lets
-    ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` override it."""
-
-    def __init__(self, bundle: str) -> None:
-        super().__init__()
-        self.bundle = bundle
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["verify"] = self.bundle
-        return super().send(request, **kwargs)
 
 
 def _console() -> Console:
