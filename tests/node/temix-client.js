@@ -84,21 +84,19 @@ function call(client, service, operation, body, signer, certificate = signer) {
 // The emix:emixBase of a power product.
 //
 // node soap cannot write this element from the schema alone, so every element in it is named
-// with an explicit prefix (node soap's `prefix:name` keys), declared on emixBase itself:
+// with an explicit prefix (node soap's `prefix:name` keys); node soap declares emix, the
+// namespace of emixBase's own type, and the others are declared on emixBase here:
 // * emixBase is abstract-typed (emix:EmixBaseType): an instance names its concrete type with
 //   xsi:type="emix:ProductType", given here as an attribute next to the prefixes it needs;
 // * xcal:interval, xcal:dtstart, xcal:x-wsCalendar-attach, power:temixPower, power:pnode,
 //   emix:price, power:powerReal and power:energyReal are substitution-group members, which node
-//   soap does not look up, so it cannot tell their namespaces;
-// * node soap resolves the prefix of an element's type (ei:EiTenderType of ei:eiTender) against
-//   the namespaces the WSDL document itself declares; the served WSDL imports its XSDs and
-//   declares no `ei`, so below the payload's own children node soap knows no schema and writes
-//   every element in its parent's namespace (ei:emixBase, which the schema refuses).
+//   soap does not look up, so it cannot tell their namespaces.
+// node soap looks the prefix of an element's type (ei:EiTenderType of ei:eiTender) up in the
+// WSDL document's own declarations; the WSDL's root declares every payload prefix for it.
 function product({ uid, side, state, quantity, expires, integralOnly }) {
   const base = {
     attributes: {
       'xsi:type': 'emix:ProductType',
-      'xmlns:emix': NS.emix,
       'xmlns:xcal': NS.xcal,
       'xmlns:power': NS.power,
       'xmlns:scale': NS.scale,
