@@ -14,6 +14,7 @@ a repeated request with its stored reply, so a retry never trades twice.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,14 @@ from temix.client.errors import (
     UnverifiedReply,
 )
 from temix.client.wsdl import Route, SameOriginTransport, load_routes
-from temix.envelope import SOAP_1_1, SOAP_VERSIONS, SoapVersion, request_headers, wrap
+from temix.envelope import (
+    SOAP_1_1,
+    VERSION_BY_MEDIA_TYPE,
+    SoapVersion,
+    media_type_of,
+    request_headers,
+    wrap,
+)
 from temix.keys import Credentials, KeyDirectory, fingerprint, load_certificate
 from temix.model import (
     Delivery,
@@ -54,7 +62,7 @@ from temix.model import (
     Tender,
     Transaction,
 )
-from temix.namespaces import prefixed
+from temix.namespaces import prefixed, resolve_qname
 from temix.wssecurity import (
     Freshness,
     SecurityError,
@@ -65,7 +73,6 @@ from temix.wssecurity import (
 from temix.xmlsafe import XmlRejected, parse_bytes
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
-_SOAP_MEDIA_TYPES = frozenset(version.media_type for version in SOAP_VERSIONS)
 
 
 def _now() -> datetime:
@@ -436,7 +443,7 @@ class Client:
         """Send the payload document ``payload`` on ``route``, signed afresh for each attempt,
         and return the verified, decoded reply payload whatever its eiResponse."""
         headers = request_headers(route.version, route.soap_action)
-        for attempt in range(self.retries + 1):
+        for attempt in itertools.count():
             last = attempt == self.retries
             try:
                 envelope = self._envelope(route, payload)
@@ -451,7 +458,6 @@ class Client:
                 if response.status_code not in RETRIED_STATUSES or _is_soap(response) or last:
                     return self._read_reply(route, response)
             time.sleep(self.retry_delay * 2**attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _envelope(self, route: Route, payload: bytes) -> bytes:
         envelope = wrap(etree.fromstring(payload), route.version)
@@ -523,8 +529,8 @@ class Client:
 
 
 def _is_soap(response: requests.Response) -> bool:
-    media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return media_type in _SOAP_MEDIA_TYPES and bool(response.content)
+    content_type = response.headers.get("Content-Type", "")
+    return media_type_of(content_type) in VERSION_BY_MEDIA_TYPE and bool(response.content)
 
 
 def _clark(text: str | None, element: etree._Element | None) -> str:
@@ -532,9 +538,12 @@ def _clark(text: str | None, element: etree._Element | None) -> str:
     where it is written; left as written when the prefix is unknown."""
     if not text:
         return ""
-    prefix, _, local = text.strip().rpartition(":")
-    namespace = None if element is None else element.nsmap.get(prefix or None)
-    return f"{{{namespace}}}{local}" if namespace else text.strip()
+    if element is None:
+        return text.strip()
+    try:
+        return resolve_qname(element, text.strip())
+    except ValueError:
+        return text.strip()
 
 
 def _fault(route: Route, envelope: etree._Element, *, verified: bool) -> SoapFault:

@@ -43,8 +43,15 @@ from urllib.parse import parse_qsl, quote
 from lxml import etree
 
 from temix.codec import document_bytes
-from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion
-from temix.namespaces import PREFIXES, SOAP12, XSD, prefixed
+from temix.envelope import (
+    SOAP_1_1,
+    SOAP_1_2,
+    SOAP_VERSIONS,
+    VERSION_BY_MEDIA_TYPE,
+    SoapVersion,
+    media_type_of,
+)
+from temix.namespaces import PREFIXES, SOAP12, XSD, prefixed, resolve_qname
 from temix.schemas import WSDL, XSD_DIR
 from temix.validation import SchemaSet
 from temix.wsdl import flatten_wsdl
@@ -66,9 +73,6 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 HEALTH_PATH = "/health"
 TLS_CLIENT_CERTIFICATE_KEY = "temix.tls_client_certificate"
 """The WSGI environ key where the host puts the DER certificate a mutual-TLS client showed."""
-
-
-_VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSIONS}
 
 
 # --- The operation table, read from the WSDL ------------------------------------------------
@@ -95,14 +99,14 @@ def load_operations(wsdl_path: str | Path = WSDL) -> dict[str, Operation]:
     wsdl = f"{{{WSDL_NS}}}"
 
     def local_name(element: etree._Element, attribute: str) -> str:
-        return etree.QName(_resolve_qname(element, element.get(attribute))).localname
+        return etree.QName(resolve_qname(element, element.get(attribute))).localname
 
     part_elements: dict[str, str] = {}
     for message in root.iterchildren(wsdl + "message"):
         parts = message.findall(wsdl + "part")
         if len(parts) != 1 or parts[0].get("element") is None:
             raise ValueError(f"message {message.get('name')}: needs exactly one element part")
-        part_elements[message.get("name")] = _resolve_qname(parts[0], parts[0].get("element"))
+        part_elements[message.get("name")] = resolve_qname(parts[0], parts[0].get("element"))
 
     payloads: dict[str, tuple[str, str]] = {}
     for port_type in root.iterchildren(wsdl + "portType"):
@@ -141,14 +145,6 @@ def load_operations(wsdl_path: str | Path = WSDL) -> dict[str, Operation]:
             )
         seen[operation.request] = operation.name
     return operations
-
-
-def _resolve_qname(element: etree._Element, value: str) -> str:
-    prefix, _, local = value.rpartition(":")
-    namespace = element.nsmap.get(prefix or None)
-    if namespace is None:
-        raise ValueError(f"{value!r}: prefix {prefix!r} is not declared")
-    return f"{{{namespace}}}{local}"
 
 
 # --- Faults ---------------------------------------------------------------------------------
@@ -470,7 +466,7 @@ class SoapApplication:
             self.observer(exchange)
         except Exception:
             logger.exception("the exchange could not be recorded; answering with a fault")
-            version = _VERSION_BY_MEDIA_TYPE.get(_parse_content_type(response.content_type)[0])
+            version = VERSION_BY_MEDIA_TYPE.get(media_type_of(response.content_type))
             fault = SoapFault(FaultCode.SERVER, "the server could not record the exchange")
             status, fault_body = _fault_response(version or SOAP_1_1, fault)
             environ["temix.outcome"] = fault.outcome
@@ -481,8 +477,10 @@ class SoapApplication:
 
     def _signed(self, response: HttpResponse) -> HttpResponse:
         """``response`` as the reply signer makes it, when it is a SOAP envelope."""
-        media_type = _parse_content_type(response.content_type)[0]
-        if self.reply_signer is None or media_type not in _VERSION_BY_MEDIA_TYPE:
+        if (
+            self.reply_signer is None
+            or media_type_of(response.content_type) not in VERSION_BY_MEDIA_TYPE
+        ):
             return response
         try:
             signed = self.reply_signer(response.body)
@@ -496,7 +494,7 @@ class SoapApplication:
     ) -> tuple[bytes, HttpResponse]:
         """The request body as far as it was read, and the response."""
         media_type, parameters = _parse_content_type(environ.get("CONTENT_TYPE", ""))
-        wire_version = _VERSION_BY_MEDIA_TYPE.get(media_type)
+        wire_version = VERSION_BY_MEDIA_TYPE.get(media_type)
         if wire_version is None:
             notes["outcome"] = "415"
             return b"", HttpResponse(
@@ -755,11 +753,10 @@ def _wrap(payload: etree._Element, version: SoapVersion) -> bytes:
 
 
 def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
-    media_type = value.split(";", 1)[0].strip().lower()
     parameters = {
         name.lower(): _unquote(raw.strip()) for name, raw in _CONTENT_TYPE_PARAMETER.findall(value)
     }
-    return media_type, parameters
+    return media_type_of(value), parameters
 
 
 def _unquote(value: str) -> str:

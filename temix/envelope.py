@@ -59,6 +59,13 @@ SOAP_1_2 = SoapVersion(
 )
 SOAP_VERSIONS = (SOAP_1_1, SOAP_1_2)
 
+VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSIONS}
+
+
+def media_type_of(content_type: str) -> str:
+    """A Content-Type's media type, without parameters, in lower case."""
+    return content_type.split(";", 1)[0].strip().lower()
+
 
 def request_headers(version: SoapVersion, soap_action: str) -> dict[str, str]:
     """The HTTP headers of a request for ``soap_action``: SOAP 1.1 sends the action in a

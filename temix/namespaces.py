@@ -1,5 +1,9 @@
 """XML namespaces of the TeMIX profile and the prefixes the codec writes for them."""
 
+from __future__ import annotations
+
+from lxml import etree
+
 EI = "http://docs.oasis-open.org/ns/energyinterop/201110"
 PYLD = "http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
 EI_WSDL = "http://docs.oasis-open.org/ns/energyinterop/201110/wsdl"
@@ -27,6 +31,16 @@ PREFIXES: dict[str, str] = {
     "tmx": TEMIX_EXT,
     "xsi": XSI,
 }
+
+
+def resolve_qname(element: etree._Element, value: str) -> str:
+    """``prefix:local``, written in ``element``, as ``{namespace}local`` by the declarations in
+    scope there; ValueError if the prefix is not declared."""
+    prefix, _, local = value.rpartition(":")
+    namespace = element.nsmap.get(prefix or None)
+    if namespace is None:
+        raise ValueError(f"{value!r}: prefix {prefix!r} is not declared")
+    return f"{{{namespace}}}{local}"
 
 
 def qname(namespace: str, local: str) -> str:
