@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lxml import etree
@@ -27,6 +27,13 @@ from temix.server.services import sender_of
 WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
 READY_TIMEOUT = 30.0
 PARTIES = ("rep", "customer", "generator")
+
+
+def tomorrow(hour: int = 0) -> datetime:
+    """``hour`` o'clock UTC tomorrow by the real clock a running server keeps: in the future and
+    on every market's interval boundaries."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + timedelta(days=1, hours=hour)
 
 
 def key_directory(path: Path, algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA) -> KeyDirectory:

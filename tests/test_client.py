@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 import market
 import pki
-from running_server import Answer, RunningServer, key_directory
+from running_server import Answer, RunningServer, key_directory, tomorrow
 from temix import wsdl as contract
 from temix.client import (
     BadReply,
@@ -47,13 +47,8 @@ MARKET = market.MARKET
 NODE = market.NODE_A
 
 
-def _tomorrow(hour: int) -> datetime:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=1, hours=hour)
-
-
-FORWARD_HOUR = Interval(_tomorrow(15), timedelta(hours=1))
-OPTION_HOURS = Interval(_tomorrow(18), timedelta(hours=2))
+FORWARD_HOUR = Interval(tomorrow(15), timedelta(hours=1))
+OPTION_HOURS = Interval(tomorrow(18), timedelta(hours=2))
 
 
 def _tender(tender_id: str, side: Side = Side.SELL, quantity: str = "5", price: str = "42.5"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from running_server import RunningServer, key_directory
+from running_server import RunningServer, key_directory, tomorrow
 from temix.cli import main
 from temix.client import Client, Signing
 from temix.client.cli import to_json
@@ -34,7 +34,7 @@ from temix.model import (
 )
 from temix.server.store import sqlite_url
 
-TOMORROW = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+TOMORROW = tomorrow()
 UNSET_ENVIRONMENT = {"TEMIX_WSDL": None, "TEMIX_KEYS": None, "TEMIX_PARTY": None}
 CLOSED_WSDL = "http://127.0.0.1:9/?wsdl"
 

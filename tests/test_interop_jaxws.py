@@ -24,14 +24,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from peers import PEER_TIMEOUT
-from running_server import RunningServer, key_directory
+from running_server import RunningServer, key_directory, tomorrow
 from temix import payloads as p
 from temix.codec import format_instant
 from temix.keys import KeyAlgorithm, fingerprint
@@ -80,10 +80,9 @@ FAILED_CHECK = f"{{{WSSE}}}FailedCheck"
 REFUSED_TENDERS = {"tampered": "T", "wrong-key": "W"}
 """The suffix the Java client gives the tender id of each request the server must refuse."""
 
-_TOMORROW = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-DELIVERY = Interval(_TOMORROW + timedelta(hours=15), timedelta(hours=1))
+DELIVERY = Interval(tomorrow(15), timedelta(hours=1))
 """Tomorrow 15:00 to 16:00 UTC: in the future and on the market's 5-minute boundaries."""
-EXPIRES = _TOMORROW + timedelta(hours=12)
+EXPIRES = tomorrow(12)
 
 
 def jaxws_unavailable() -> str | None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from running_server import RunningServer, key_directory
+from running_server import RunningServer, key_directory, tomorrow
 from temix.codec import format_instant
 from temix.keys import KeyAlgorithm
 from temix.server.security import REFUSED, VERIFIED
@@ -115,7 +115,7 @@ def node_run(request: pytest.FixtureRequest, server: RunningServer) -> NodeRun:
     soap = request.param
     run_id = f"node{soap.replace('.', '')}-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
-    start = now.replace(hour=15, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    start = tomorrow(15)
     completed = subprocess.run(
         [
             "node",
