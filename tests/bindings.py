@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from temix import codec
-from temix.envelope import SOAP_1_1, SoapVersion
+from temix.envelope import SOAP_1_1, SoapVersion, request_headers
 from temix.schemas import EXAMPLES_VALID
 from temix.server.soap import SoapApplication
 
@@ -117,13 +117,15 @@ def soap_post(
 ) -> Reply:
     """A SOAP POST; ``action`` goes quoted in the SOAPAction header (SOAP 1.1) or in the
     ``action`` parameter of the Content-Type (SOAP 1.2)."""
-    if version is SOAP_1_1:
-        soap_action = None if action is None else f'"{action}"'
-        return call(app, body=body, content_type=version.content_type, soap_action=soap_action)
-    content_type = version.content_type
-    if action is not None:
-        content_type += f'; action="{action}"'
-    return call(app, body=body, content_type=content_type)
+    if action is None:
+        return call(app, body=body, content_type=version.content_type)
+    headers = request_headers(version, action)
+    return call(
+        app,
+        body=body,
+        content_type=headers["Content-Type"],
+        soap_action=headers.get("SOAPAction"),
+    )
 
 
 def envelope(payload: Any, version: SoapVersion = SOAP_1_1, header: str = "") -> bytes:
