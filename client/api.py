@@ -104,6 +104,19 @@ class Signing:
             load_certificate(server_certificate or keys.server_certificate_path),
         )
 
+    def trust(self, certificate: x509.Certificate, now: datetime) -> x509.Certificate:
+        """``certificate`` when it is the pinned server certificate and valid at ``now``; else
+        :class:`temix.wssecurity.SecurityError`. The trust decision for ``verify_envelope``."""
+        pinned = self.server_certificate
+        if fingerprint(certificate) != fingerprint(pinned):
+            raise SecurityError(
+                f"signed by {certificate.subject.rfc4514_string()} "
+                f"(SHA-256 {fingerprint(certificate)}), not the pinned server certificate "
+                f"{pinned.subject.rfc4514_string()} (SHA-256 {fingerprint(pinned)})"
+            )
+        check_certificate(certificate, now)
+        return certificate
+
 
 class CaBundleAdapter(HTTPAdapter):
     """Verifies https servers with one CA bundle. ``Session.verify`` would not do: requests lets
@@ -455,7 +468,7 @@ class Client:
                         f"{attempt + 1} attempts: {error}"
                     ) from None
             else:
-                if response.status_code not in RETRIED_STATUSES or _is_soap(response) or last:
+                if response.status_code not in RETRIED_STATUSES or is_soap_reply(response) or last:
                     return self._read_reply(route, response)
             time.sleep(self.retry_delay * 2**attempt)
 
@@ -467,7 +480,7 @@ class Client:
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
     def _read_reply(self, route: Route, response: requests.Response) -> Any:
-        if not _is_soap(response):
+        if not is_soap_reply(response):
             text = response.text.strip()[:300]
             raise TransportFailure(
                 f"{route.operation}: HTTP {response.status_code} without a SOAP reply: {text}",
@@ -488,7 +501,7 @@ class Client:
             raise BadReply(f"{route.operation}: the reply Body holds {len(children)} elements")
         (content,) = children
         if content.tag == f"{{{env}}}Fault":
-            raise _fault(route, envelope, verified=self.signing is not None)
+            raise read_fault(route, envelope, verified=self.signing is not None)
         if content.tag != route.reply_tag:
             raise BadReply(
                 f"{route.operation}: the reply is {prefixed(content.tag)}, "
@@ -512,23 +525,15 @@ class Client:
             ).body
         except SecurityError as error:
             fault = body.find(f"{{{route.version.envelope_ns}}}Fault")
-            unverified = None if fault is None else _fault(route, envelope, verified=False)
+            unverified = None if fault is None else read_fault(route, envelope, verified=False)
             raise UnverifiedReply(error.cause, unverified) from None
 
     def _trusted(self, certificate: x509.Certificate) -> x509.Certificate:
         assert self.signing is not None
-        pinned = self.signing.server_certificate
-        if fingerprint(certificate) != fingerprint(pinned):
-            raise SecurityError(
-                f"signed by {certificate.subject.rfc4514_string()} "
-                f"(SHA-256 {fingerprint(certificate)}), not the pinned server certificate "
-                f"{pinned.subject.rfc4514_string()} (SHA-256 {fingerprint(pinned)})"
-            )
-        check_certificate(certificate, self.clock())
-        return certificate
+        return self.signing.trust(certificate, self.clock())
 
 
-def _is_soap(response: requests.Response) -> bool:
+def is_soap_reply(response: requests.Response) -> bool:
     content_type = response.headers.get("Content-Type", "")
     return media_type_of(content_type) in VERSION_BY_MEDIA_TYPE and bool(response.content)
 
@@ -546,7 +551,7 @@ def _clark(text: str | None, element: etree._Element | None) -> str:
         return text.strip()
 
 
-def _fault(route: Route, envelope: etree._Element, *, verified: bool) -> SoapFault:
+def read_fault(route: Route, envelope: etree._Element, *, verified: bool) -> SoapFault:
     """The fault in the received ``envelope``, read by zeep's binding for the route's SOAP
     version. Its fault codes are qualified names in text, whose prefixes exclusive C14N does
     not sign: they are resolved in the received document, where their declarations are."""

@@ -119,6 +119,14 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
 )
 @_seconds_option("--graceful-timeout", 30.0, "Seconds SIGTERM waits for in-flight requests.")
 @click.option(
+    "--binding",
+    type=click.Choice(["native", "spyne"]),
+    default="native",
+    show_default=True,
+    help="The SOAP binding: temix's own, or hosted on spyne (pip install 'temix[spyne]', "
+    "Python 3.11).",
+)
+@click.option(
     "--keys",
     "keys_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -168,6 +176,7 @@ def serve(
     workers: int,
     public_url: str | None,
     graceful_timeout: float,
+    binding: str,
     keys_dir: Path | None,
     trusted_cas: tuple[Path, ...],
     insecure: bool,
@@ -216,7 +225,13 @@ def serve(
     limits = SoapLimits(max_bytes, max_depth, max_attributes, max_elements, max_namespaces)
 
     def application():  # type: ignore[no-untyped-def]
-        return create_app(Store.open(url), public_url=public_url, security=security, limits=limits)
+        return create_app(
+            Store.open(url),
+            public_url=public_url,
+            binding=binding,
+            security=security,
+            limits=limits,
+        )
 
     tls = None
     if tls_cert is not None and tls_key is not None:

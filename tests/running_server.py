@@ -27,6 +27,8 @@ from temix.server.services import sender_of
 WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
 READY_TIMEOUT = 30.0
 PARTIES = ("rep", "customer", "generator")
+TEMIX_ENTRY = (sys.executable, "-c", "from temix.cli import main; main()")
+"""The command line of ``temix`` in a fresh interpreter (before its subcommand)."""
 
 
 def tomorrow(hour: int = 0) -> datetime:
@@ -58,7 +60,8 @@ class RunningServer:
 
     Signed (``--keys``) when ``keys`` is given, else ``--insecure`` unless ``insecure`` is
     False (the default: signed with ``DATA_DIR/keys``); ``options`` are more ``temix serve``
-    arguments. ``tls_context`` is the client side of an HTTPS server. ``wsdl_url`` is the URL
+    arguments. ``entry`` is the command line of ``temix`` (before ``serve``).
+    ``tls_context`` is the client side of an HTTPS server. ``wsdl_url`` is the URL
     the server printed; a server that prints none is killed.
     """
 
@@ -72,11 +75,10 @@ class RunningServer:
         workers: int = 2,
         options: Sequence[str] = (),
         tls_context: ssl.SSLContext | None = None,
+        entry: Sequence[str] = TEMIX_ENTRY,
     ) -> None:
         command = [
-            sys.executable,
-            "-c",
-            "from temix.cli import main; main()",
+            *entry,
             "serve",
             "--port",
             "0",

@@ -1,0 +1,103 @@
+"""A ``temix serve`` set up as the conformance suite's target: keys for the parties, a
+daylight-saving market context, balancing prices for a settlement day, and the capability
+declaration that says so."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from running_server import TEMIX_ENTRY, RunningServer, key_directory
+from temix import codec
+from temix import payloads as p
+from temix.cli import main
+from temix.conformance.capabilities import Capabilities
+from temix.conformance.trial import Target
+from temix.keys import KeyAlgorithm
+from temix.model import DEVELOPMENT_MARKET, Interval, MarketContext, Response
+
+DST_MARKET = MarketContext(
+    uri="urn:temix:market:conformance-eastern",
+    name="conformance market keeping US Eastern time (MW, MWh, USD, 5-minute intervals)",
+    time_zone="America/New_York",
+)
+NODES = ("NODE-A", "NODE-B")
+BALANCING_PRICE = "37.25"
+FLAWED_ENTRY = (sys.executable, str(Path(__file__).with_name("flawed_serve.py")))
+
+
+def settlement_day() -> datetime:
+    """Midnight UTC ten days ahead: after every interval the suite's trades take."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + timedelta(days=10)
+
+
+@dataclass
+class Served:
+    server: RunningServer
+    target: Target
+    capabilities: Capabilities
+
+
+def _temix(*arguments: str) -> None:
+    result = CliRunner().invoke(main, list(arguments), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def prepare_store(directory: Path, database_url: str) -> None:
+    """Register the daylight-saving market and the settlement day's balancing prices."""
+    market_file = directory / "dst-market.xml"
+    market_file.write_bytes(
+        codec.encode_bytes(p.ReplyMarketContext(Response("200", "setup"), (DST_MARKET,)))
+    )
+    _temix("market", "add", str(market_file), "--db", database_url)
+    prices = directory / "balancing-prices.csv"
+    day = Interval(settlement_day(), timedelta(days=1))
+    rows = [
+        f"{node},{slot.start.isoformat()},PT5M,{BALANCING_PRICE}"
+        for node in NODES
+        for slot in day.split(timedelta(minutes=5))
+    ]
+    prices.write_text("location,start,duration,price\n" + "\n".join(rows) + "\n")
+    _temix("balancing-prices", DEVELOPMENT_MARKET.uri, str(prices), "--db", database_url)
+
+
+def serve_target(
+    directory: Path,
+    *,
+    binding: str = "native",
+    flaw: str | None = None,
+    database_url: str | None = None,
+    workers: int = 2,
+    algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA,
+) -> Served:
+    """A prepared, signed ``temix serve`` (with ``flaw`` applied, when named) and the suite's
+    target and declaration for it; stop ``served.server`` when done."""
+    directory.mkdir(parents=True, exist_ok=True)
+    database_url = database_url or f"sqlite:///{directory / 'target.sqlite3'}"
+    keys = key_directory(directory / "keys", algorithm)
+    prepare_store(directory, database_url)
+    server = RunningServer(
+        database_url,
+        directory / "server.log",
+        keys=keys,
+        workers=workers,
+        options=["--binding", binding],
+        entry=(*FLAWED_ENTRY, flaw) if flaw else TEMIX_ENTRY,
+    )
+    capabilities = Capabilities.parse(
+        {
+            "inputs": {
+                "dst-market-context": DST_MARKET.uri,
+                "third-party": "generator",
+                "settlement-day": settlement_day().date().isoformat(),
+            }
+        },
+        source="the temix server under test",
+    )
+    target = Target(server.wsdl_url, keys.path, "rep", "customer")
+    return Served(server, target, capabilities)
