@@ -7,7 +7,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from flaws import FLAWS
-
 from temix.cli import main
 
 FLAWS[sys.argv[1]].apply()
