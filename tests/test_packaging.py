@@ -25,6 +25,7 @@ INSTALLED_CHECK = textwrap.dedent(
     import json, sys
     from pathlib import Path
     import temix, temix.server, temix.client, temix.conformance, temix.schemas
+    from temix.conformance.catalogue import catalogue
     from temix.schemas import DRIVER_XSD, EXAMPLES_VALID, WSDL
     from temix.validation import SchemaSet
     from temix.xmlsafe import parse_bytes
@@ -38,6 +39,7 @@ INSTALLED_CHECK = textwrap.dedent(
         "wsdl": str(WSDL) if WSDL.is_file() else None,
         "examples": len(examples),
         "valid": all(schemas.is_valid(parse_bytes(p.read_bytes())) for p in examples),
+        "conformance_tests": len(catalogue()),
     }))
     """
 )
@@ -104,6 +106,7 @@ def test_installed_wheel_works_without_the_checkout(wheel, tmp_path):
     assert report["wsdl"] and Path(report["wsdl"]).is_relative_to(site)
     assert report["examples"] > 0
     assert report["valid"]
+    assert report["conformance_tests"] > 0
 
 
 def test_editable_install_maps_the_subpackages_to_the_checkout(tmp_path):
