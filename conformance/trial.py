@@ -113,6 +113,9 @@ class Recorder:
         self._numbers = itertools.count(1)
 
     def attach(self, session: requests.Session) -> requests.Session:
+        """Record ``session``'s exchanges; it asks for uncompressed replies, so that the bytes
+        recorded are the bytes the endpoint sent."""
+        session.headers["Accept-Encoding"] = "identity"
         session.hooks["response"].append(self._record)
         return session
 
@@ -338,7 +341,10 @@ class Trial:
     def third_party(self) -> str:
         """A trader that is neither the party nor the counterparty (input ``third-party``)."""
         party = self.input("third-party")
-        self.run.signing(party)
+        try:
+            self.run.signing(party)
+        except TargetError as error:
+            raise MissingInput(f"[inputs] third-party {party}: {error}") from None
         return party
 
     def client(self, party: str | None = None, version: SoapVersion = SOAP_1_1) -> Client:

@@ -260,5 +260,12 @@ def _attach_client_commands() -> None:
     main.add_command(client)
 
 
+def _attach_conformance_commands() -> None:
+    from temix.conformance.cli import conformance
+
+    main.add_command(conformance)
+
+
 _attach_server_commands()
 _attach_client_commands()
+_attach_conformance_commands()
