@@ -289,7 +289,7 @@ class Connection:
         if self.json_output:
             _echo_json(document)
         else:
-            render(_console())
+            render(stdout_console())
 
     def close(self) -> None:
         if self._client is not None:
@@ -299,7 +299,7 @@ class Connection:
 pass_connection = click.make_pass_decorator(Connection)
 
 
-def _console() -> Console:
+def stdout_console() -> Console:
     """Rich output on stdout; lines are not wrapped when it is not a terminal (a pipe, a file)."""
     console = Console(markup=False, highlight=False, emoji=False)
     if not console.is_terminal:

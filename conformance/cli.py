@@ -27,9 +27,11 @@ from rich.progress import (
 from rich.table import Table
 
 from temix.client.api import tls_session
+from temix.client.cli import stdout_console
 from temix.client.errors import ClientError
 from temix.conformance.capabilities import Capabilities, CapabilityError
 from temix.conformance.catalogue import Case, Group, Outcome, catalogue, select
+from temix.conformance.check import check_command
 from temix.conformance.reports import (
     EvidenceError,
     RunReport,
@@ -46,19 +48,9 @@ EXIT_CONFORMS = 0
 EXIT_REQUIRED_FAILED = 1
 EXIT_UNUSABLE = 2
 
-_UNWRAPPED_WIDTH = 4096
-
 
 class Unusable(Exception):
     """The run cannot start or its reports cannot be written; the message says why."""
-
-
-def _stdout_console() -> Console:
-    """Rich output on stdout; lines are not wrapped when it is not a terminal."""
-    console = Console(markup=False, highlight=False, emoji=False)
-    if not console.is_terminal:
-        console.width = _UNWRAPPED_WIDTH
-    return console
 
 
 @click.group()
@@ -311,7 +303,7 @@ def _show_findings(results: Iterable[Result]) -> None:
         if result.outcome is Outcome.FAILED and not result.case.required:
             label += " (recommendation)"
         table.add_row(result.case.id, label, result.reason)
-    _stdout_console().print(table)
+    stdout_console().print(table)
 
 
 # --- list --------------------------------------------------------------------------------
@@ -366,7 +358,7 @@ def list_command(markdown: bool) -> None:
     for each in cases:
         title = each.title if each.required else f"{each.title} (recommendation)"
         table.add_row(each.id, each.group.title, each.clause, title, _needs(each))
-    _stdout_console().print(table)
+    stdout_console().print(table)
 
 
 # --- verify-evidence ---------------------------------------------------------------------
@@ -388,3 +380,6 @@ def verify_evidence_command(directory: Path) -> None:
         click.echo(f"{directory}: not intact ({len(problems)} problem(s))")
         raise SystemExit(1)
     click.echo(f"{directory}: intact")
+
+
+conformance.add_command(check_command)
