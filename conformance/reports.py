@@ -358,9 +358,17 @@ def _exchange_details(exchange: Exchange) -> etree._Element:
         h.PRE(_xml_text(readable(exchange.request) or "(no body)")),
         h.H3("Response"),
         h.PRE(_xml_text(_headers_text(exchange.response_headers))),
-        h.PRE(_xml_text(readable(exchange.response) or "(no body)")),
+        h.PRE(_xml_text(_response_text(exchange))),
     ]
     return h.DETAILS(*parts, h.CLASS("exchange"))
+
+
+def _response_text(exchange: Exchange) -> str:
+    """The response for reading; a document fetched with GET (the WSDL and its schemas, fetched
+    again by each client) is named, not repeated: the evidence keeps its bytes."""
+    if exchange.method == "GET" and exchange.response:
+        return f"({len(exchange.response)} bytes fetched; the evidence directory keeps them)"
+    return readable(exchange.response) or "(no body)"
 
 
 def _headers_text(headers: dict[str, str]) -> str:

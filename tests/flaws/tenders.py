@@ -1,0 +1,116 @@
+"""Flaws in the tender rules: listing, expiry and the terms a refusal names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from flaws import Flaw
+
+
+def _lists_cancelled_tenders() -> None:
+    from temix.server import services
+    from temix.states import TenderStatus
+
+    services.OPEN_STATUSES = services.OPEN_STATUSES | {TenderStatus.CANCELLED}
+
+
+def _ignores_interval_filter() -> None:
+    from temix.server.store import Unit
+
+    listed = Unit.tenders
+
+    def every_interval(self, **filters):  # type: ignore[no-untyped-def]
+        filters.pop("intervals", None)
+        return listed(self, **filters)
+
+    Unit.tenders = every_interval
+
+
+def _takes_expired_tenders() -> None:
+    from temix.server import services
+
+    created = services.create_tender
+
+    def before_expiry(tender, author, offered_to, now):  # type: ignore[no-untyped-def]
+        expires = tender.product.expires
+        if expires is not None:
+            now = min(now, expires - timedelta(seconds=1))
+        return created(tender, author, offered_to, now)
+
+    services.create_tender = before_expiry
+
+
+def _accepts_expired_tenders() -> None:
+    from temix.server import services
+
+    accepted = services.accept_tender
+
+    def ignoring_expiry(record, *arguments):  # type: ignore[no-untyped-def]
+        product = replace(record.tender.product, expires=None)
+        return accepted(replace(record, tender=replace(record.tender, product=product)), *arguments)
+
+    services.accept_tender = ignoring_expiry
+
+
+def _reuses_tender_ids() -> None:
+    from temix.server.store import Unit
+
+    found = Unit.tender
+
+    def only_when_locking(self, tender_id, *, for_update=False):  # type: ignore[no-untyped-def]
+        return found(self, tender_id, for_update=True) if for_update else None
+
+    Unit.tender = only_when_locking
+
+
+def _no_granularity_term() -> None:
+    from temix.server import services
+
+    checked = services.check_fits_market
+
+    def without_terms(product, market):  # type: ignore[no-untyped-def]
+        refusal = checked(product, market)
+        return None if refusal is None else replace(refusal, terms_violated=())
+
+    services.check_fits_market = without_terms
+
+
+FLAWS = [
+    Flaw(
+        "lists-cancelled-tenders",
+        "TMX-TND-007",
+        "keeps listing a tender after its author cancels it",
+        _lists_cancelled_tenders,
+    ),
+    Flaw(
+        "ignores-interval-filter",
+        "TMX-TND-005",
+        "lists tenders delivering at any time when asked for those of an interval",
+        _ignores_interval_filter,
+    ),
+    Flaw(
+        "takes-expired-tenders",
+        "TMX-TND-009",
+        "stores a tender whose expiry passed before it arrived",
+        _takes_expired_tenders,
+    ),
+    Flaw(
+        "accepts-expired-tenders",
+        "TMX-TND-010",
+        "lets a tender be accepted after its expiry",
+        _accepts_expired_tenders,
+    ),
+    Flaw(
+        "reuses-tender-ids",
+        "TMX-TND-011",
+        "does not look for a tender with the same id before storing one",
+        _reuses_tender_ids,
+    ),
+    Flaw(
+        "no-granularity-term",
+        "TMX-TND-015",
+        "refuses a quantity off the market's step without naming emix:marketGranularity",
+        _no_granularity_term,
+    ),
+]
