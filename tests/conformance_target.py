@@ -11,13 +11,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from running_server import TEMIX_ENTRY, RunningServer, key_directory
+from running_server import TEMIX_ENTRY, RunningServer
 from temix import codec
 from temix import payloads as p
 from temix.cli import main
 from temix.conformance.capabilities import Capabilities
 from temix.conformance.trial import Target
-from temix.keys import KeyAlgorithm
+from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.model import DEVELOPMENT_MARKET, Interval, MarketContext, Response
 
 DST_MARKET = MarketContext(
@@ -27,6 +27,10 @@ DST_MARKET = MarketContext(
 )
 NODES = ("NODE-A", "NODE-B")
 BALANCING_PRICE = "37.25"
+OTHER_ALGORITHM = {
+    KeyAlgorithm.ECDSA: KeyAlgorithm.RSA,
+    KeyAlgorithm.RSA: KeyAlgorithm.ECDSA,
+}
 FLAWED_ENTRY = (sys.executable, str(Path(__file__).with_name("flawed_serve.py")))
 
 
@@ -76,10 +80,14 @@ def serve_target(
     algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA,
 ) -> Served:
     """A prepared, signed ``temix serve`` (with ``flaw`` applied, when named) and the suite's
-    target and declaration for it; stop ``served.server`` when done."""
+    target and declaration for it; stop ``served.server`` when done. The party and the
+    counterparty sign with ``algorithm``, the third party with the other one, so that both
+    signature algorithms are exercised."""
     directory.mkdir(parents=True, exist_ok=True)
     database_url = database_url or f"sqlite:///{directory / 'target.sqlite3'}"
-    keys = key_directory(directory / "keys", algorithm)
+    keys = KeyDirectory(directory / "keys")
+    keys.init(("rep", "customer"), algorithm)
+    keys.init(("generator",), OTHER_ALGORITHM[algorithm])
     prepare_store(directory, database_url)
     server = RunningServer(
         database_url,
