@@ -1,0 +1,87 @@
+"""Flaws in the option exercise rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from flaws import Flaw
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _no_lead_time() -> None:
+    from temix.server import services
+
+    checked = services.exercise_option
+
+    def at_any_notice(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
+        return checked(option, party, sub_interval, rate, transaction_id, LONG_AGO, earlier)
+
+    services.exercise_option = at_any_notice
+
+
+def _writer_exercises() -> None:
+    from temix.server import services
+
+    checked = services.exercise_option
+
+    def by_either_party(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
+        holder = option.party_on(option.transaction.product.option.holder_side)
+        return checked(option, holder, sub_interval, rate, transaction_id, now, earlier)
+
+    services.exercise_option = by_either_party
+
+
+def _forgets_exercises() -> None:
+    from temix.server import services
+
+    checked = services.exercise_option
+
+    def counting_none(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
+        return checked(option, party, sub_interval, rate, transaction_id, now, ())
+
+    services.exercise_option = counting_none
+
+
+def _any_exercise_price() -> None:
+    from temix.model import TransactiveState
+    from temix.server import services
+
+    checked = services._check_product
+
+    def ignoring_price(submitted, expected, what):  # type: ignore[no-untyped-def]
+        if submitted.state is TransactiveState.EXERCISE:
+            price = expected.description.price
+            submitted = replace(submitted, description=replace(submitted.description, price=price))
+        return checked(submitted, expected, what)
+
+    services._check_product = ignoring_price
+
+
+FLAWS = [
+    Flaw(
+        "exercise-without-notice",
+        "TMX-OPT-004",
+        "takes an option's exercise however little ahead it comes (no lead time)",
+        _no_lead_time,
+    ),
+    Flaw(
+        "writer-exercises",
+        "TMX-OPT-008",
+        "lets the writer of an option exercise it as if it were the holder",
+        _writer_exercises,
+    ),
+    Flaw(
+        "over-exercise",
+        "TMX-OPT-007",
+        "checks each exercise against the option's rate without counting earlier exercises",
+        _forgets_exercises,
+    ),
+    Flaw(
+        "exercise-at-any-price",
+        "TMX-OPT-010",
+        "stores an exercise at the price it names instead of refusing one off the strike",
+        _any_exercise_price,
+    ),
+]

@@ -1,0 +1,99 @@
+"""Flaws in the position arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from fractions import Fraction
+
+from flaws import Flaw
+
+DAYLIGHT_SAVING_DAYS = (timedelta(hours=23), timedelta(hours=25))
+
+
+def _buyers_positive() -> None:
+    from temix.server import services
+
+    counted = services.positions
+
+    def unsigned(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return tuple(
+            replace(each, net_rate=abs(each.net_rate), energy=abs(each.energy), cost=abs(each.cost))
+            for each in counted(*args, **kwargs)
+        )
+
+    services.positions = unsigned
+
+
+def _whole_transaction_cost() -> None:
+    from temix import positions
+
+    priced = positions.priced_energy
+
+    def over_the_whole_transaction(deal, seconds):  # type: ignore[no-untyped-def]
+        return priced(deal, deal.product.interval.seconds)
+
+    positions.priced_energy = over_the_whole_transaction
+
+
+def _every_day_24_hours() -> None:
+    from temix.model import Interval, as_decimal
+    from temix.server import services
+
+    counted = services.positions
+
+    def on_the_wall_clock(deals, party_id, interface, intervals, *, units):  # type: ignore[no-untyped-def]
+        reported = []
+        for each in counted(deals, party_id, interface, intervals, units=units):
+            if each.interval.duration in DAYLIGHT_SAVING_DAYS:
+                day = Interval(each.interval.start, timedelta(hours=24))
+                each = replace(
+                    each, energy=as_decimal(units.energy_over(Fraction(each.net_rate), day))
+                )
+            reported.append(each)
+        return tuple(reported)
+
+    services.positions = on_the_wall_clock
+
+
+def _any_node() -> None:
+    from temix import positions
+    from temix.model import Location
+
+    located = positions.leg_at
+
+    def at_every_node(deal, interface):  # type: ignore[no-untyped-def]
+        where = deal.product.description.interface
+        if isinstance(where, Location) and isinstance(interface, Location):
+            return located(deal, where)
+        return located(deal, interface)
+
+    positions.leg_at = at_every_node
+
+
+FLAWS = [
+    Flaw(
+        "buyer-position-positive",
+        "TMX-POS-001",
+        "reports positions without their sign, so a buyer looks like a seller",
+        _buyers_positive,
+    ),
+    Flaw(
+        "sub-interval-whole-cost",
+        "TMX-POS-003",
+        "books a transaction's whole extended price in every interval it overlaps",
+        _whole_transaction_cost,
+    ),
+    Flaw(
+        "dst-day-24-hours",
+        "TMX-POS-006",
+        "counts the energy of a 23- or 25-hour local day over 24 hours",
+        _every_day_24_hours,
+    ),
+    Flaw(
+        "position-any-node",
+        "TMX-POS-005",
+        "counts a power transaction at every node a position is asked for",
+        _any_node,
+    ),
+]

@@ -1,0 +1,103 @@
+"""Flaws in delivery, settlement and publication."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from fractions import Fraction
+
+from flaws import Flaw
+
+
+def _no_balancing_cost() -> None:
+    from temix.server import services
+
+    settled = services.settle
+
+    def without_balancing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return replace(settled(*args, **kwargs), balancing_cost=Decimal(0))
+
+    services.settle = without_balancing
+
+
+class _FreeBalancing(dict):
+    """Balancing prices where every interval without one is free."""
+
+    def get(self, interval, default=None):  # type: ignore[no-untyped-def, override]
+        return super().get(interval, Decimal(0))
+
+
+def _missing_price_is_zero() -> None:
+    from temix.server import services
+
+    settled = services.settle
+
+    def at_zero(deals, deliveries, party_id, interface, period, prices, **kwargs):  # type: ignore[no-untyped-def]
+        free = _FreeBalancing(prices)
+        return settled(deals, deliveries, party_id, interface, period, free, **kwargs)
+
+    services.settle = at_zero
+
+
+def _deliveries_for_everyone() -> None:
+    from temix.server.store import Unit
+
+    listed = Unit.deliveries
+
+    def of_every_party(self, *, party, **filters):  # type: ignore[no-untyped-def]
+        return [
+            delivery
+            for record in self.all_parties()
+            for delivery in listed(self, party=record.party_id, **filters)
+        ]
+
+    Unit.deliveries = of_every_party
+
+
+def _unweighted_average() -> None:
+    from temix.model import as_decimal
+    from temix.server import services
+
+    published = services.publication
+
+    def averaging_prices(deals, interval, interface, **kwargs):  # type: ignore[no-untyped-def]
+        deals = list(deals)
+        found = published(deals, interval, interface, **kwargs)
+        prices = {
+            deal.transaction.transaction_id: Fraction(deal.product.description.price)
+            for deal in deals
+            if deal.product.interval == interval and deal.product.description.interface == interface
+        }
+        if not prices:
+            return found
+        return replace(found, average_price=as_decimal(sum(prices.values()) / len(prices)))
+
+    services.publication = averaging_prices
+
+
+FLAWS = [
+    Flaw(
+        "settlement-drops-balancing",
+        "TMX-DLV-004",
+        "leaves the balancing trades' money out of a statement's balancing cost",
+        _no_balancing_cost,
+    ),
+    Flaw(
+        "missing-balancing-price-free",
+        "TMX-DLV-006",
+        "settles an imbalance without a balancing price at a price of zero",
+        _missing_price_is_zero,
+    ),
+    Flaw(
+        "deliveries-visible-to-all",
+        "TMX-DLV-002",
+        "lists every party's deliveries to whoever asks",
+        _deliveries_for_everyone,
+    ),
+    Flaw(
+        "publication-unweighted-average",
+        "TMX-DLV-007",
+        "publishes the plain average of the transacted prices instead of weighting by rate",
+        _unweighted_average,
+    ),
+]
