@@ -1,0 +1,54 @@
+"""Flaws in idempotency: how a server gets a party's requestID wrong."""
+
+from __future__ import annotations
+
+from flaws import Flaw
+
+
+def _runs_every_request() -> None:
+    """Keeps no replies: a repeated request is carried out again."""
+    from temix.server.store import Unit
+
+    Unit.stored_reply = lambda self, party_id, request_id: None
+    Unit.remember_reply = lambda self, *arguments: None
+
+
+def _ignores_the_payload() -> None:
+    """Answers any request under a used requestID with the stored reply, whatever it asks."""
+    from temix.server import app
+
+    app.payload_digest = lambda payload: "any payload"
+
+
+def _shares_request_ids() -> None:
+    """Keeps one requestID space for every party."""
+    from temix.server.app import MarketEndpoint
+
+    run_once = MarketEndpoint._run_once
+
+    def shared(self, element, request, sender, operation, reads_everything):  # type: ignore[no-untyped-def]
+        return run_once(self, element, request, "every party", operation, reads_everything)
+
+    MarketEndpoint._run_once = shared
+
+
+FLAWS = [
+    Flaw(
+        "runs-repeated-requests",
+        "TMX-IDM-001",
+        "carries out a request repeated with the same requestID again",
+        _runs_every_request,
+    ),
+    Flaw(
+        "ignores-request-id-conflict",
+        "TMX-IDM-003",
+        "answers a different payload under a used requestID with the stored reply",
+        _ignores_the_payload,
+    ),
+    Flaw(
+        "request-ids-shared-by-parties",
+        "TMX-IDM-004",
+        "treats a requestID as used when any party used it",
+        _shares_request_ids,
+    ),
+]
