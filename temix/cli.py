@@ -260,6 +260,12 @@ def _attach_client_commands() -> None:
     main.add_command(client)
 
 
+def _attach_demo_command() -> None:
+    from temix.client.demo.cli import demo
+
+    main.add_command(demo)
+
+
 def _attach_conformance_commands() -> None:
     from temix.conformance.cli import conformance
 
@@ -268,4 +274,5 @@ def _attach_conformance_commands() -> None:
 
 _attach_server_commands()
 _attach_client_commands()
+_attach_demo_command()
 _attach_conformance_commands()
