@@ -27,6 +27,7 @@ from temix.conformance.capabilities import Capabilities
 from temix.conformance.catalogue import Group, Outcome
 from temix.conformance.runner import Result, Summary
 from temix.conformance.trial import SETUP, Exchange, Run
+from temix.envelope import media_type_of
 from temix.xmlsafe import XmlRejected, parse_bytes
 
 RESULTS = "results.json"
@@ -464,7 +465,7 @@ def _extension(headers: dict[str, str]) -> str:
     content_type = next(
         (value for name, value in headers.items() if name.lower() == "content-type"), ""
     )
-    media_type = content_type.split(";")[0].strip().lower()
+    media_type = media_type_of(content_type)
     if "xml" in media_type:
         return "xml"
     if media_type.startswith("text/"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,7 +35,14 @@ from temix.client.errors import ClientError, Refused, SoapFault
 from temix.client.wsdl import Route, WsdlError
 from temix.conformance.capabilities import Capabilities
 from temix.conformance.catalogue import Case, Failed, MissingInput
-from temix.envelope import SOAP_1_1, SoapVersion, request_headers, wrap
+from temix.envelope import (
+    SOAP_1_1,
+    VERSION_BY_MEDIA_TYPE,
+    SoapVersion,
+    media_type_of,
+    request_headers,
+    wrap,
+)
 from temix.keys import Credentials, KeyDirectory, KeysError
 from temix.model import (
     Interface,
@@ -170,17 +177,14 @@ class RawReply:
     """What the endpoint answered to bytes sent as they are."""
 
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]
+    """Looked up case-insensitively, as HTTP header names are."""
     body: bytes
     route: Route
 
     @property
     def is_soap(self) -> bool:
-        content_type = self.headers.get("Content-Type", "")
-        return content_type.split(";")[0].strip().lower() in (
-            "text/xml",
-            "application/soap+xml",
-        )
+        return media_type_of(self.headers.get("Content-Type", "")) in VERSION_BY_MEDIA_TYPE
 
     def envelope(self) -> etree._Element:
         """The reply's Envelope; :class:`Failed` when the reply is not SOAP XML."""
@@ -526,7 +530,7 @@ class Trial:
             )
         except requests.RequestException as error:
             raise Failed(f"{method} {route.address}: no answer: {error}") from None
-        return RawReply(response.status_code, dict(response.headers), response.content, route)
+        return RawReply(response.status_code, response.headers, response.content, route)
 
     def verified_body(self, reply: RawReply) -> etree._Element:
         """The signed copy of the reply's Body, verified against the pinned server

@@ -32,7 +32,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +49,8 @@ from temix.envelope import (
     VERSION_BY_MEDIA_TYPE,
     SoapVersion,
     media_type_of,
+    parse_content_type,
+    unquote,
 )
 from temix.namespaces import PREFIXES, SOAP12, XSD, prefixed, resolve_qname
 from temix.schemas import WSDL, XSD_DIR
@@ -330,7 +331,6 @@ _REASONS = {
     415: "Unsupported Media Type",
     500: "Internal Server Error",
 }
-_CONTENT_TYPE_PARAMETER = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
 class SoapApplication:
@@ -493,7 +493,7 @@ class SoapApplication:
         self, environ: dict[str, Any], notes: dict[str, str]
     ) -> tuple[bytes, HttpResponse]:
         """The request body as far as it was read, and the response."""
-        media_type, parameters = _parse_content_type(environ.get("CONTENT_TYPE", ""))
+        media_type, parameters = parse_content_type(environ.get("CONTENT_TYPE", ""))
         wire_version = VERSION_BY_MEDIA_TYPE.get(media_type)
         if wire_version is None:
             notes["outcome"] = "415"
@@ -506,7 +506,7 @@ class SoapApplication:
             return b"", body
         if wire_version is SOAP_1_1:
             soap_action = (
-                _unquote(environ["HTTP_SOAPACTION"]) if "HTTP_SOAPACTION" in environ else None
+                unquote(environ["HTTP_SOAPACTION"]) if "HTTP_SOAPACTION" in environ else None
             )
         else:
             soap_action = parameters.get("action")
@@ -750,21 +750,6 @@ def _wrap(payload: etree._Element, version: SoapVersion) -> bytes:
         + etree.tostring(payload, encoding="UTF-8", xml_declaration=False, with_tail=False)
         + after
     )
-
-
-def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
-    parameters = {
-        name.lower(): _unquote(raw.strip()) for name, raw in _CONTENT_TYPE_PARAMETER.findall(value)
-    }
-    return media_type_of(value), parameters
-
-
-def _unquote(value: str) -> str:
-    """A quoted-string's content (WS-I BP R1109 quotes SOAPAction); an unquoted value as is."""
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
-    return value
 
 
 def _read_body(environ: dict[str, Any], max_bytes: int) -> bytes | HttpResponse:

@@ -3,6 +3,7 @@ payload: the server and the client read and write both versions through these va
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -65,6 +66,26 @@ VERSION_BY_MEDIA_TYPE = {version.media_type: version for version in SOAP_VERSION
 def media_type_of(content_type: str) -> str:
     """A Content-Type's media type, without parameters, in lower case."""
     return content_type.split(";", 1)[0].strip().lower()
+
+
+_CONTENT_TYPE_PARAMETER = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    """A Content-Type's media type (as :func:`media_type_of`) and its parameters, by name in
+    lower case, quoted values unquoted."""
+    parameters = {
+        name.lower(): unquote(raw.strip()) for name, raw in _CONTENT_TYPE_PARAMETER.findall(value)
+    }
+    return media_type_of(value), parameters
+
+
+def unquote(value: str) -> str:
+    """A quoted-string's content (WS-I BP R1109 quotes SOAPAction); an unquoted value as is."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
 
 
 def request_headers(version: SoapVersion, soap_action: str) -> dict[str, str]:

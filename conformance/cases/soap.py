@@ -20,7 +20,7 @@ from temix import payloads as p
 from temix.conformance.capabilities import Capabilities
 from temix.conformance.catalogue import Failed, NotApplicable, case
 from temix.conformance.trial import RawReply, Trial
-from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion
+from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion, parse_content_type
 from temix.namespaces import SOAP11, SOAP12, XSD, prefixed, resolve_qname
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -480,15 +480,7 @@ def market_context_request(trial: Trial) -> p.RequestMarketContext:
 
 def content_type(reply: RawReply) -> tuple[str, dict[str, str]]:
     """The reply's media type (lower case) and its parameters (names in lower case)."""
-    value = next(
-        (text for name, text in reply.headers.items() if name.lower() == "content-type"), ""
-    )
-    media_type, *parameters = value.split(";")
-    found = {}
-    for parameter in parameters:
-        name, _, text = parameter.partition("=")
-        found[name.strip().lower()] = text.strip().strip('"')
-    return media_type.strip().lower(), found
+    return parse_content_type(reply.headers.get("Content-Type", ""))
 
 
 def fault_code(reply: RawReply, version: SoapVersion) -> str:
