@@ -11,10 +11,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from running_server import TEMIX_ENTRY, RunningServer
+from running_server import RunningServer
 from temix import codec
 from temix import payloads as p
 from temix.cli import main
+from temix.client.demo.launcher import TEMIX
 from temix.conformance.capabilities import Capabilities
 from temix.conformance.trial import Target
 from temix.keys import KeyAlgorithm, KeyDirectory
@@ -95,7 +96,7 @@ def serve_target(
         keys=keys,
         workers=workers,
         options=["--binding", binding],
-        entry=(*FLAWED_ENTRY, flaw) if flaw else TEMIX_ENTRY,
+        entry=(*FLAWED_ENTRY, flaw) if flaw else TEMIX,
     )
     capabilities = Capabilities.parse(
         {

@@ -8,8 +8,6 @@ import re
 import signal
 import ssl
 import subprocess
-import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ from lxml import etree
 import pki
 from market import SOAP_ACTIONS, envelope
 from temix import codec
+from temix.client.demo.launcher import TEMIX, first_line
 from temix.envelope import SOAP_1_1, SoapVersion, request_headers
 from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.server.services import sender_of
@@ -27,8 +26,6 @@ from temix.server.services import sender_of
 WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
 READY_TIMEOUT = 30.0
 PARTIES = ("rep", "customer", "generator")
-TEMIX_ENTRY = (sys.executable, "-c", "from temix.cli import main; main()")
-"""The command line of ``temix`` in a fresh interpreter (before its subcommand)."""
 
 
 def tomorrow(hour: int = 0) -> datetime:
@@ -75,7 +72,7 @@ class RunningServer:
         workers: int = 2,
         options: Sequence[str] = (),
         tls_context: ssl.SSLContext | None = None,
-        entry: Sequence[str] = TEMIX_ENTRY,
+        entry: Sequence[str] = TEMIX,
     ) -> None:
         command = [
             *entry,
@@ -106,19 +103,14 @@ class RunningServer:
         return ["--insecure"] if insecure else []
 
     def _wait_ready(self) -> tuple[str, int]:
-        lines: list[bytes] = []
-        reader = threading.Thread(
-            target=lambda: lines.append(self.process.stdout.readline()), daemon=True
-        )
-        reader.start()
-        reader.join(READY_TIMEOUT)
-        match = WSDL_LINE.match(lines[0]) if lines else None
+        line = first_line(self.process, READY_TIMEOUT)
+        match = WSDL_LINE.match(line)
         if match is None:
             self.kill()
             raise AssertionError(
                 f"temix serve did not print its WSDL line: {self.log_path.read_text()}"
             )
-        return lines[0].decode().strip().removeprefix("WSDL "), int(match.group(2))
+        return line.decode().strip().removeprefix("WSDL "), int(match.group(2))
 
     def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
         if self.tls_context is not None:

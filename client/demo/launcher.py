@@ -20,6 +20,18 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
 
+def first_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The first line ``process`` writes on its stdout (a pipe), or ``b""`` when none comes
+    within ``timeout`` seconds: ``temix serve`` prints ``WSDL <url>`` there once it answers."""
+    assert process.stdout is not None
+    stdout = process.stdout
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return lines[0] if lines else b""
+
+
 class ServerFailed(RuntimeError):
     """The server did not start, or stopped on its own."""
 
@@ -57,13 +69,7 @@ class LocalServer:
         return self
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> str:
-        assert process.stdout is not None
-        lines: list[bytes] = []
-        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))
-        reader.daemon = True
-        reader.start()
-        reader.join(READY_TIMEOUT)
-        line = lines[0].decode().strip() if lines else ""
+        line = first_line(process, READY_TIMEOUT).decode().strip()
         if not line.startswith("WSDL "):
             self.stop()
             tail = self.log.read_text(errors="replace")[-2000:]
