@@ -5,12 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-
-POSTGRES_URL_VARIABLE = "TEMIX_TEST_POSTGRES_URL"
+from databases import POSTGRES_URL_VARIABLE, empty_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,9 +22,4 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
         pytest.skip(f"set {POSTGRES_URL_VARIABLE} to run against PostgreSQL (.ci/run does)")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    return url
+    return empty_postgres(url)

@@ -28,7 +28,6 @@ from typing import Any
 
 from bench_load import KEY_PLACEHOLDER, Workload
 from bench_server import workloads
-
 from temix.envelope import SOAP_1_1
 from temix.server.app import create_app, prepare
 from temix.server.security import INSECURE

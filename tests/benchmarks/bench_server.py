@@ -64,6 +64,7 @@ from temix.wssecurity import Freshness, SecurityError, verify_envelope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pki
 from bench_crypto import (
     ALGORITHM_LABELS,
     ALGORITHMS,
@@ -84,8 +85,6 @@ from bench_load import (
     exchange,
     request_head,
 )
-
-import pki
 from market import SOAP_ACTIONS, acceptance, create_transaction, envelope
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
