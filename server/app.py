@@ -4,7 +4,8 @@ A request goes: SOAP pipeline (:mod:`temix.server.soap`, which validates the pay
 the schemas) -> :func:`temix.codec.decode` -> idempotency check -> the service
 (:mod:`temix.server.services`) in one store transaction that also remembers the reply ->
 :func:`temix.codec.encode` -> the SOAP pipeline again (which validates the reply) -> the ledger
-records the bytes received and sent before they leave.
+records the bytes received and sent before they leave, in that same transaction: a request is
+one commit, and a request answered with a fault leaves only its ledger entry.
 
 Idempotency: a party's requestID identifies its request. The same party and requestID with the
 same payload (compared as the codec re-encodes it, so whitespace and prefixes do not matter)
@@ -14,7 +15,9 @@ gets the stored reply and nothing runs again; with a different payload it is ref
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +56,7 @@ from temix.server.soap import (
     SoapLimits,
     load_operations,
 )
-from temix.server.store import LedgerEntry, Store, migrate, payload_digest
+from temix.server.store import LedgerEntry, Store, Unit, migrate, payload_digest
 from temix.validation import SchemaSet
 from temix.xmlsafe import parse_bytes
 
@@ -136,9 +139,14 @@ class MarketEndpoint:
     """The SOAP handler of every service: decode, run once, remember, encode."""
 
     def __init__(
-        self, store: Store, clock: Clock = utc_now, new_id: Callable[[], str] = new_delivery_id
+        self,
+        store: Store,
+        open_units: OpenUnits,
+        clock: Clock = utc_now,
+        new_id: Callable[[], str] = new_delivery_id,
     ) -> None:
         self.store = store
+        self.open_units = open_units
         self.clock = clock
         self.new_id = new_id
 
@@ -179,30 +187,16 @@ class MarketEndpoint:
         operation: str,
         reads_everything: bool,
     ) -> etree._Element:
-        """The reply: the stored one for a repeated request, else the one made and stored."""
+        """The reply: the stored one for a repeated request, else the one made and stored,
+        in the exchange's unit (:class:`OpenUnits`), left open for the ledger entry."""
         digest = payload_digest(encode_bytes(request))
+        unit = self.open_units.unit(self.store)
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
-                with self.store.transaction() as unit:
-                    now = self._now()
-                    stored = unit.stored_reply(sender, request.request_id)
-                    if stored is not None:
-                        if stored.payload_digest == digest:
-                            return parse_bytes(stored.reply).getroot()
-                        reused = _refusal(
-                            element,
-                            ResponseCode.CONFLICT,
-                            f"request id {request.request_id} was already used by {sender} "
-                            "for a different request",
-                            now,
-                        )
-                        return encode(reused)
-                    market = Market(unit, now, self.new_id, reads_everything=reads_everything)
-                    reply = encode(market.handle(request))
-                    unit.remember_reply(
-                        sender, request.request_id, operation, digest, document_bytes(reply), now
+                with unit.connection.begin_nested():
+                    return self._reply(
+                        unit, element, request, sender, operation, digest, reads_everything
                     )
-                    return reply
             except IntegrityError:
                 # A concurrent request stored the same id first; run again to see it.
                 if attempt == _WRITE_ATTEMPTS:
@@ -210,12 +204,82 @@ class MarketEndpoint:
                 logger.info("%s %s: concurrent write, running again", operation, request.request_id)
         raise AssertionError("unreachable")
 
+    def _reply(
+        self,
+        unit: Unit,
+        element: etree._Element,
+        request: Any,
+        sender: str,
+        operation: str,
+        digest: str,
+        reads_everything: bool,
+    ) -> etree._Element:
+        now = self._now()
+        stored = unit.stored_reply(sender, request.request_id)
+        if stored is not None:
+            if stored.payload_digest == digest:
+                return parse_bytes(stored.reply).getroot()
+            reused = _refusal(
+                element,
+                ResponseCode.CONFLICT,
+                f"request id {request.request_id} was already used by {sender} "
+                "for a different request",
+                now,
+            )
+            return encode(reused)
+        market = Market(unit, now, self.new_id, reads_everything=reads_everything)
+        reply = encode(market.handle(request))
+        unit.remember_reply(
+            sender, request.request_id, operation, digest, document_bytes(reply), now
+        )
+        return reply
 
-class Ledger:
-    """The SOAP application's observer: appends every exchange to the store's ledger."""
+
+class _Abandoned(Exception):
+    """Thrown into a held unit's transaction to roll it back."""
+
+
+class HeldUnit:
+    """A unit whose transaction stays open after the reply is made, until the exchange's
+    ledger entry joins it: a request costs one commit, and a reply that never reaches the
+    client (a fault raised after the handler) leaves nothing stored."""
 
     def __init__(self, store: Store) -> None:
+        self._scope = ExitStack()
+        self.unit = self._scope.enter_context(store.transaction())
+
+    def commit(self) -> None:
+        self._scope.close()
+
+    def roll_back(self) -> None:
+        self._scope.__exit__(_Abandoned, _Abandoned(), None)
+
+
+class OpenUnits(threading.local):
+    """The unit of the exchange a thread is answering: opened by the first step that needs
+    the store (the replay check of a signed request, else the handler) and ended by the
+    ledger, so that the exchange's writes and its ledger entry are one commit."""
+
+    held: HeldUnit | None = None
+
+    def unit(self, store: Store) -> Unit:
+        if self.held is None:
+            self.held = HeldUnit(store)
+        return self.held.unit
+
+    def take(self) -> HeldUnit | None:
+        held, self.held = self.held, None
+        return held
+
+
+class Ledger:
+    """The SOAP application's observer: appends every exchange to the store's ledger, in the
+    transaction of the request's unit when the exchange has one and was answered (HTTP 200),
+    else (a fault: the unit is rolled back) on its own."""
+
+    def __init__(self, store: Store, open_units: OpenUnits) -> None:
         self.store = store
+        self.open_units = open_units
 
     def __call__(self, exchange: Exchange) -> None:
         notes = exchange.notes
@@ -234,8 +298,20 @@ class Ledger:
             request=exchange.request,
             response=exchange.response,
         )
-        with self.store.transaction() as unit:
-            unit.append_ledger(entry)
+        held = self.open_units.take()
+        if held is not None and exchange.status != 200:
+            held.roll_back()
+            held = None
+        if held is None:
+            with self.store.transaction() as unit:
+                unit.append_ledger(entry)
+            return
+        try:
+            held.unit.append_ledger(entry)
+        except BaseException:
+            held.roll_back()
+            raise
+        held.commit()
 
 
 def market_handlers(endpoint: Handler) -> dict[str, Handler]:
@@ -269,8 +345,9 @@ def create_app(
         from temix.server.spyne import SpyneSoapApplication as application
     elif binding != "native":
         raise ValueError(f"unknown binding {binding!r}: native or spyne")
+    open_units = OpenUnits()
     if isinstance(security, SecurityPolicy):
-        guard = MessageSecurity(store, security, clock)
+        guard = MessageSecurity(store, security, clock, open_units.unit)
         seams: dict[str, Any] = dict(
             request_filter=guard.check_request,
             reply_signer=guard.sign_reply,
@@ -281,11 +358,11 @@ def create_app(
     else:
         raise TypeError(f"security must be a SecurityPolicy or INSECURE, not {security!r}")
     return application(
-        market_handlers(MarketEndpoint(store, clock, new_id)),
+        market_handlers(MarketEndpoint(store, open_units, clock, new_id)),
         schemas,
         limits,
         public_url=public_url,
-        observer=Ledger(store),
+        observer=Ledger(store, open_units),
         clock=clock,
         **seams,
     )

@@ -13,7 +13,9 @@ Steps 4 to 10 of the inbound pipeline (``shared/reference/SECURITY.md``) run in
 * what it signed (the digest of its SignedInfo) is recorded in the store
   (``seen_signatures``), shared by every worker and kept across restarts until the message
   would be stale anyway; a second arrival is a replay, even with the signature re-encoded.
-  A retry signed anew is not a replay: idempotency answers it;
+  A retry signed anew is not a replay: idempotency answers it. The record is written in the
+  exchange's unit, so it commits with the request's work and ledger entry, and goes with
+  them when the request ends in a fault (a replay of that message meets the same fault);
 * the signed copy of the Body goes on to dispatch, and the party goes into the request's
   context, where the services check that the payload speaks for that party.
 
@@ -38,7 +40,7 @@ from temix.codec import document_bytes
 from temix.keys import Credentials, fingerprint
 from temix.server.services import ANONYMOUS, sender_of
 from temix.server.soap import FaultCode, FaultSubcode, RequestContext, SoapFault
-from temix.server.store import PartyRecord, Store
+from temix.server.store import PartyRecord, Store, Unit
 from temix.wssecurity import (
     WSSE,
     Freshness,
@@ -95,10 +97,17 @@ class SecurityPolicy:
 class MessageSecurity:
     """The request filter and reply signer of a signed server over ``store``'s registry."""
 
-    def __init__(self, store: Store, policy: SecurityPolicy, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: SecurityPolicy,
+        clock: Callable[[], datetime],
+        unit_of_exchange: Callable[[Store], Unit],
+    ) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock
+        self.unit_of_exchange = unit_of_exchange
 
     def check_request(
         self, envelope: etree._Element, body: etree._Element, context: RequestContext
@@ -119,8 +128,8 @@ class MessageSecurity:
                     raise SecurityError(
                         f"signed by {signer.party_id} over a TLS connection of {shown.party_id}"
                     )
-            with self.store.transaction() as unit:
-                first_time = unit.see_signature(verified.replay_key, verified.replay_until, now)
+            unit = self.unit_of_exchange(self.store)
+            first_time = unit.see_signature(verified.replay_key, verified.replay_until, now)
             if not first_time:
                 raise SecurityError(f"replayed signature (message created {verified.created})")
         except SecurityError as refusal:

@@ -42,7 +42,7 @@ from temix.model import (
     TransportPath,
 )
 from temix.server.security import OPERATOR
-from temix.server.store import Store
+from temix.server.store import Store, Unit
 
 REP = "rep"
 CUSTOMER = "customer"
@@ -447,6 +447,42 @@ def test_the_request_log_sees_the_notes_of_each_exchange(market) -> None:
         },
         {"temix.outcome": "fault:VersionMismatch"},
     ]
+
+
+def test_an_exchange_the_ledger_cannot_record_leaves_nothing_stored(market, monkeypatch) -> None:
+    request = create_tender("r1", REP, CUSTOMER, tender("T-1"))
+    action = SOAP_ACTIONS[PAYLOAD_ELEMENTS[type(request)]][SOAP_1_1]
+    with monkeypatch.context() as patched:
+
+        def unavailable(unit: object, entry: object) -> None:
+            raise RuntimeError("the ledger is unavailable")
+
+        patched.setattr(Unit, "append_ledger", unavailable)
+        refused = soap_post(market.app, market.signed_envelope(request), SOAP_1_1, action)
+    assert refused.status == 500
+    assert b"the server could not record the exchange" in refused.body
+    assert _standing(market, REP, "r2") == {}
+    again = market.send(request)
+    assert again.response.code == "200"
+    assert _standing(market, REP, "r3") == {"T-1": Decimal("10")}
+
+
+def test_a_reply_that_never_leaves_undoes_its_request_but_is_in_the_ledger(market) -> None:
+    def broken_signer(reply: bytes) -> bytes:
+        raise RuntimeError("no key")
+
+    request = create_tender("r1", REP, CUSTOMER, tender("T-1"))
+    action = SOAP_ACTIONS[PAYLOAD_ELEMENTS[type(request)]][SOAP_1_1]
+    signer, market.app.reply_signer = market.app.reply_signer, broken_signer
+    failed = soap_post(market.app, market.signed_envelope(request), SOAP_1_1, action)
+    market.app.reply_signer = signer
+    assert failed.status == 500
+    with market.store.transaction(write=False) as unit:
+        assert [(entry.request_id, entry.http_status) for entry in unit.ledger()] == [("r1", 500)]
+        assert unit.tender("T-1") is None
+        assert unit.stored_reply(REP, "r1") is None
+    assert market.send(request).response.code == "200"
+    assert _standing(market, REP, "r2") == {"T-1": Decimal("10")}
 
 
 def test_the_ledger_is_append_only(database_url: str, binding: str) -> None:
