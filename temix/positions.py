@@ -30,6 +30,7 @@ that add positions up, such as the market-wide reconciliation in ``net_positions
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -159,6 +160,41 @@ def priced_energy(deal: Deal, seconds: int) -> Fraction:
     return Fraction(description.quantity) * scale * Fraction(seconds, 3600)
 
 
+class Holdings:
+    """A party's deals that show at one interface (options left out), sorted by start: looked
+    at once, then asked for any number of intervals. An interval reads only the deals that
+    start before it ends, so a day of 288 five-minute positions does not weigh every deal 288
+    times."""
+
+    def __init__(self, deals: Iterable[Deal], party_id: str, interface: Interface) -> None:
+        held = []
+        for deal in deals:
+            if deal.party_id != party_id or deal.is_option:
+                continue
+            leg = leg_at(deal, interface)
+            if leg is not None:
+                held.append((deal, leg))
+        held.sort(key=lambda item: item[0].product.interval.start)
+        self._held = held
+        self._starts = [deal.product.interval.start for deal, _ in held]
+
+    def over(self, interval: Interval, *, units: MarketUnits = DEFAULT_UNITS) -> ExactPosition:
+        """The exact net position over ``interval``, in the market's ``units``; each deal's
+        price applies to the energy unit of its own product."""
+        net_rate = Fraction(0)
+        cost = Fraction(0)
+        for deal, leg in self._held[: bisect_left(self._starts, interval.end)]:
+            seconds = _shared_seconds(deal, interval)
+            if seconds == 0:
+                continue
+            description = deal.product.description
+            rate = units.rate(description.quantity, description.power_unit)
+            net_rate += leg.direction * rate * Fraction(seconds, interval.seconds)
+            if leg.priced:
+                cost += leg.direction * Fraction(description.price) * priced_energy(deal, seconds)
+        return ExactPosition(interval, net_rate, units.energy_over(net_rate, interval), cost)
+
+
 def exact_position(
     deals: Iterable[Deal],
     party_id: str,
@@ -167,26 +203,8 @@ def exact_position(
     *,
     units: MarketUnits = DEFAULT_UNITS,
 ) -> ExactPosition:
-    """The net position of ``party_id`` at ``interface`` over ``interval``, exactly.
-
-    Each deal's price applies to the energy unit of its own product; the result is in the
-    market's ``units``.
-    """
-    net_rate = Fraction(0)
-    cost = Fraction(0)
-    for deal in deals:
-        if deal.party_id != party_id or deal.is_option:
-            continue
-        leg = leg_at(deal, interface)
-        seconds = _shared_seconds(deal, interval)
-        if leg is None or seconds == 0:
-            continue
-        description = deal.product.description
-        rate = units.rate(description.quantity, description.power_unit)
-        net_rate += leg.direction * rate * Fraction(seconds, interval.seconds)
-        if leg.priced:
-            cost += leg.direction * Fraction(description.price) * priced_energy(deal, seconds)
-    return ExactPosition(interval, net_rate, units.energy_over(net_rate, interval), cost)
+    """The net position of ``party_id`` at ``interface`` over ``interval``, exactly."""
+    return Holdings(deals, party_id, interface).over(interval, units=units)
 
 
 def position(
@@ -210,10 +228,8 @@ def positions(
     units: MarketUnits = DEFAULT_UNITS,
 ) -> tuple[Position, ...]:
     """The reported net positions over each of ``intervals``, in order."""
-    stored: Sequence[Deal] = tuple(deals)
-    return tuple(
-        position(stored, party_id, interface, interval, units=units) for interval in intervals
-    )
+    holdings = Holdings(deals, party_id, interface)
+    return tuple(holdings.over(interval, units=units).rounded() for interval in intervals)
 
 
 def net_positions(

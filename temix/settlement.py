@@ -30,8 +30,8 @@ from temix.model import Delivery, Interface, Interval, Side, as_decimal, scale_f
 from temix.positions import (
     DEFAULT_UNITS,
     Deal,
+    Holdings,
     MarketUnits,
-    exact_position,
     leg_at,
     priced_energy,
 )
@@ -162,11 +162,12 @@ def settle(
     price of each metered interval (needed only where there is an imbalance).
     """
     stored = tuple(deals)
+    holdings = Holdings(stored, party_id, interface)
     forward = Fraction(0)
     balancing = Fraction(0)
     trades: list[BalancingTrade] = []
     for interval, metered in metered_net_rates(deliveries, interface, period, units=units).items():
-        held = exact_position(stored, party_id, interface, interval, units=units)
+        held = holdings.over(interval, units=units)
         forward += held.cost
         imbalance = metered - held.net_rate
         if imbalance == 0:
