@@ -274,7 +274,6 @@ class Market:
     def request_tender(self, request: p.RequestTender) -> p.ReplyTender:
         """The standing tenders the requestor wrote or was offered, each with the rate that
         remains of it as its quantity."""
-        requestor = request.requestor_party_id
         standing = []
         for stored in self.unit.tenders(
             tender_ids=request.tender_ids,
@@ -282,11 +281,11 @@ class Market:
             authors=request.counterparty_ids,
             intervals=request.intervals,
             statuses=tuple(OPEN_STATUSES),
+            open_at=self.now,
+            visible_to=request.requestor_party_id,
         ):
             record = expire_if_due(stored, self.now)
             if record.status not in OPEN_STATUSES:
-                continue
-            if record.author != requestor and not record.is_offered_to(requestor):
                 continue
             standing.append(_as_standing(record))
         return p.ReplyTender(

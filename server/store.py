@@ -16,10 +16,27 @@ Concurrency and durability:
 * SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives the
   process being killed and the machine losing power.
 * The ledger is append-only: the migration installs triggers that refuse UPDATE and DELETE.
+
+Queries stay fast as history grows:
+
+* An interval filter asks SQL for one range, the hull of the asked intervals
+  (``start_s < latest end AND end_s > earliest start``), which the composite indexes ending in
+  ``end_s, start_s`` serve: most stored rows end before the asked period, so a scan from its
+  start reads little. No index serves an OR of one condition per interval. Rows in the hull
+  that overlap none of the intervals are dropped on their ``start_s``/``end_s`` columns,
+  before any document is decoded.
+* Where an OR spans two index ranges (a party as buyer or as seller, a tender without an
+  expiry or not yet expired), the two sides are queried apart, in one UNION ALL sorted as a
+  whole: for the OR, SQLite reads one range and filters all its rows (PostgreSQL would
+  combine the two ranges itself).
+* A tender's expiry is a column (``expires_s``), so a listing of standing tenders reads only
+  rows that are open and not yet expired, however many closed or lazily unexpired tenders the
+  store keeps.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
@@ -29,18 +46,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     Column,
     ColumnElement,
+    CompoundSelect,
     Connection,
     DateTime,
     Engine,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -49,11 +70,11 @@ from sqlalchemy import (
     delete,
     event,
     insert,
-    or_,
     select,
+    union_all,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import IntegrityError
 
 from temix.codec import decode_item, encode_item
@@ -123,9 +144,11 @@ tenders = Table(
     Column("start_s", Integer, nullable=False),
     Column("end_s", Integer, nullable=False),
     Column("remaining", String(64), nullable=False),
-    Column("status", String(32), nullable=False, index=True),
+    Column("status", String(32), nullable=False),
+    Column("expires_s", Integer, nullable=True, doc="the expiry; NULL: the tender has none"),
     Column("document", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_tenders_status_expires_s", "status", "expires_s"),
 )
 
 quotes = Table(
@@ -146,27 +169,31 @@ transactions = Table(
     "transactions",
     metadata,
     Column("transaction_id", String(512), primary_key=True),
-    Column("buyer", String(512), nullable=False, index=True),
-    Column("seller", String(512), nullable=False, index=True),
+    Column("buyer", String(512), nullable=False),
+    Column("seller", String(512), nullable=False),
     Column("tender_id", String(512), nullable=True, index=True),
     Column("related_to", String(512), nullable=True, index=True),
-    Column("market_context", String(2048), nullable=False, index=True),
+    Column("market_context", String(2048), nullable=False),
     Column("start_s", Integer, nullable=False),
     Column("end_s", Integer, nullable=False),
     Column("document", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_transactions_buyer_period", "buyer", "market_context", "end_s", "start_s"),
+    Index("ix_transactions_seller_period", "seller", "market_context", "end_s", "start_s"),
+    Index("ix_transactions_market_period", "market_context", "end_s", "start_s"),
 )
 
 deliveries = Table(
     "deliveries",
     metadata,
     Column("delivery_id", String(512), primary_key=True),
-    Column("party_id", String(512), nullable=False, index=True),
+    Column("party_id", String(512), nullable=False),
     Column("market_contexts", Text, nullable=False, doc="JSON list of the readings' contexts"),
     Column("start_s", Integer, nullable=False),
     Column("end_s", Integer, nullable=False),
     Column("document", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_deliveries_party_period", "party_id", "end_s", "start_s"),
 )
 
 balancing_prices = Table(
@@ -177,6 +204,7 @@ balancing_prices = Table(
     Column("start_s", Integer, primary_key=True),
     Column("end_s", Integer, primary_key=True),
     Column("price", String(64), nullable=False),
+    Index("ix_balancing_prices_period", "market_context", "location_id", "end_s", "start_s"),
 )
 
 requests = Table(
@@ -323,13 +351,91 @@ def _json_list(values: Iterable[str]) -> str:
     return json.dumps(sorted(set(values)))
 
 
-def _delivering_during(table: Table, intervals: Sequence[Interval]) -> ColumnElement[bool]:
-    """Rows whose ``start_s``..``end_s`` span overlaps any of ``intervals``."""
-    return or_(
-        *(
-            (table.c.start_s < _seconds(interval.end)) & (table.c.end_s > _seconds(interval.start))
-            for interval in intervals
-        )
+class _During:
+    """An interval filter over the ``start_s``/``end_s`` columns of stored rows.
+
+    The asked intervals are merged where they overlap into disjoint spans sorted by start, so
+    whether a row overlaps one of them is one bisection. Spans that only touch stay apart:
+    touching is not overlapping.
+    """
+
+    def __init__(self, intervals: Sequence[Interval]) -> None:
+        spans: list[list[int]] = []
+        for start, end in sorted((_seconds(i.start), _seconds(i.end)) for i in intervals):
+            if spans and start < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        self._starts = [start for start, _ in spans]
+        self._ends = [end for _, end in spans]
+
+    def hull(self, table: Table) -> ColumnElement[bool]:
+        """Rows overlapping the hull of the intervals: one range an index serves."""
+        return (table.c.start_s < self._ends[-1]) & (table.c.end_s > self._starts[0])
+
+    def overlaps(self, start_s: int, end_s: int) -> bool:
+        """Whether the span from ``start_s`` to ``end_s`` overlaps one of the intervals."""
+        following = bisect.bisect_right(self._ends, start_s)
+        return following < len(self._starts) and self._starts[following] < end_s
+
+
+def _during(intervals: Sequence[Interval]) -> _During | None:
+    """The filter for ``intervals``; None (no filter) when there are none."""
+    return _During(intervals) if intervals else None
+
+
+def _row_during(row: Row[Any], during: _During | None) -> bool:
+    """Whether the row's span overlaps one of the intervals; no filter keeps every row."""
+    return during is None or during.overlaps(row.start_s, row.end_s)
+
+
+def _tender_row(record: TenderRecord, now: datetime) -> dict[str, object]:
+    product = record.tender.product
+    offered_to = None if record.offered_to is WHOLE_MARKET_CONTEXT else record.offered_to
+    return dict(
+        tender_id=record.tender.tender_id,
+        author=record.author,
+        offered_to=None if offered_to is None else _json_list(offered_to),
+        market_context=product.market_context,
+        side=product.side.value,
+        kind=product.kind.value,
+        start_s=_seconds(product.interval.start),
+        end_s=_seconds(product.interval.end),
+        remaining=str(record.remaining),
+        status=record.status.value,
+        expires_s=None if product.expires is None else _seconds(product.expires),
+        document=encode_item(record.tender),
+        created_at=now,
+    )
+
+
+def _is_visible(row: Row[Any], party: str) -> bool:
+    """Whether ``party`` wrote or was offered the tender in ``row``: exactly, where the SQL
+    match on the JSON list of parties is a substring match."""
+    return row.author == party or row.offered_to is None or party in json.loads(row.offered_to)
+
+
+def _in_market(row: Row[Any], market_contexts_: Sequence[str]) -> bool:
+    """Whether the row's JSON list of market contexts names one of ``market_contexts_``."""
+    return not market_contexts_ or not set(json.loads(row.market_contexts)).isdisjoint(
+        market_contexts_
+    )
+
+
+def _transaction_row(record: TransactionRecord, now: datetime) -> dict[str, object]:
+    transaction = record.transaction
+    product = transaction.product
+    return dict(
+        transaction_id=transaction.transaction_id,
+        buyer=record.buyer,
+        seller=record.seller,
+        tender_id=transaction.tender_id,
+        related_to=product.related_to,
+        market_context=product.market_context,
+        start_s=_seconds(product.interval.start),
+        end_s=_seconds(product.interval.end),
+        document=encode_item(transaction),
+        created_at=now,
     )
 
 
@@ -340,17 +446,13 @@ def _market_context_from(document: bytes) -> MarketContext:
     return decode_item(document)
 
 
-def _matches(
-    parts: Iterable[Product | MeterReading],
-    market_contexts_: Sequence[str],
-    intervals: Sequence[Interval],
-) -> bool:
-    """Whether some part (a quote's product, a delivery's reading) is in one of the market
-    contexts and some part overlaps one of the intervals; an empty filter matches anything."""
-    listed = tuple(parts)
-    in_market = not market_contexts_ or any(p.market_context in market_contexts_ for p in listed)
-    in_time = not intervals or any(p.interval.overlap(i) for p in listed for i in intervals)
-    return in_market and in_time
+def _some_part_during(parts: Iterable[Product | MeterReading], during: _During | None) -> bool:
+    """Whether some part (a quote's product, a delivery's reading) overlaps one of the
+    intervals; no interval filter matches anything."""
+    return during is None or any(
+        during.overlaps(_seconds(part.interval.start), _seconds(part.interval.end))
+        for part in parts
+    )
 
 
 class Unit:
@@ -422,25 +524,12 @@ class Unit:
         return None if row is None else self._tender_record(row)
 
     def add_tender(self, record: TenderRecord, now: datetime) -> None:
-        product = record.tender.product
-        offered_to = None if record.offered_to is WHOLE_MARKET_CONTEXT else record.offered_to
-        self.connection.execute(
-            insert(tenders),
-            dict(
-                tender_id=record.tender.tender_id,
-                author=record.author,
-                offered_to=None if offered_to is None else _json_list(offered_to),
-                market_context=product.market_context,
-                side=product.side.value,
-                kind=product.kind.value,
-                start_s=_seconds(product.interval.start),
-                end_s=_seconds(product.interval.end),
-                remaining=str(record.remaining),
-                status=record.status.value,
-                document=encode_item(record.tender),
-                created_at=now,
-            ),
-        )
+        self.add_tenders((record,), now)
+
+    def add_tenders(self, records: Sequence[TenderRecord], now: datetime) -> None:
+        """Store new tenders in one statement: a bulk load makes one round trip per batch."""
+        if records:
+            self.connection.execute(insert(tenders), [_tender_row(r, now) for r in records])
 
     def update_tender(self, record: TenderRecord) -> None:
         """Store a tender's new remaining rate and status (the tender itself never changes)."""
@@ -458,21 +547,47 @@ class Unit:
         authors: Sequence[str] = (),
         intervals: Sequence[Interval] = (),
         statuses: Sequence[TenderStatus] = (),
+        open_at: datetime | None = None,
+        visible_to: str | None = None,
     ) -> list[TenderRecord]:
         """Stored tenders matching every given filter (an empty filter matches all), oldest
-        first. An interval filter keeps tenders whose delivery overlaps any of ``intervals``."""
-        query = select(tenders).order_by(tenders.c.created_at, tenders.c.tender_id)
+        first. An interval filter keeps tenders whose delivery overlaps any of ``intervals``;
+        ``open_at`` leaves out the tenders expired at that instant, whatever their stored status
+        (an expiry is stored as a status only when a rule reads the tender); ``visible_to``
+        keeps the tenders the party wrote or was offered."""
+        conditions: list[ColumnElement[bool]] = []
         if tender_ids:
-            query = query.where(tenders.c.tender_id.in_(tender_ids))
+            conditions.append(tenders.c.tender_id.in_(tender_ids))
         if market_contexts_:
-            query = query.where(tenders.c.market_context.in_(market_contexts_))
+            conditions.append(tenders.c.market_context.in_(market_contexts_))
         if authors:
-            query = query.where(tenders.c.author.in_(authors))
+            conditions.append(tenders.c.author.in_(authors))
         if statuses:
-            query = query.where(tenders.c.status.in_([status.value for status in statuses]))
-        if intervals:
-            query = query.where(_delivering_during(tenders, intervals))
-        return [self._tender_record(row) for row in self.connection.execute(query)]
+            conditions.append(tenders.c.status.in_([status.value for status in statuses]))
+        during = _during(intervals)
+        if during is not None:
+            conditions.append(during.hull(tenders))
+        if visible_to is not None:
+            conditions.append(
+                (tenders.c.author == visible_to)
+                | tenders.c.offered_to.is_(None)
+                | tenders.c.offered_to.contains(json.dumps(visible_to), autoescape=True)
+            )
+        if open_at is None:
+            query = select(tenders).where(*conditions)
+        else:
+            # One range of the (status, expires_s) index each; for "expires_s IS NULL OR
+            # expires_s > ..." SQLite reads every tender of the statuses.
+            query = union_all(
+                select(tenders).where(tenders.c.expires_s.is_(None), *conditions),
+                select(tenders).where(tenders.c.expires_s > _seconds(open_at), *conditions),
+            )
+        rows = self.connection.execute(query.order_by(tenders.c.created_at, tenders.c.tender_id))
+        return [
+            self._tender_record(row)
+            for row in rows
+            if _row_during(row, during) and (visible_to is None or _is_visible(row, visible_to))
+        ]
 
     # --- quotes
 
@@ -522,10 +637,15 @@ class Unit:
         )
         if quote_ids:
             query = query.where(quotes.c.quote_id.in_(quote_ids))
+        during = _during(intervals)
+        if during is not None:
+            query = query.where(during.hull(quotes))
         found = []
         for row in self.connection.execute(query):
+            if not (_in_market(row, market_contexts_) and _row_during(row, during)):
+                continue
             quote: Quote = decode_item(row.document)
-            if _matches(quote.products, market_contexts_, intervals):
+            if _some_part_during(quote.products, during):
                 found.append((quote, row.subscriber))
         return found
 
@@ -549,23 +669,15 @@ class Unit:
         return None if row is None else self._transaction_record(row)
 
     def add_transaction(self, record: TransactionRecord, now: datetime) -> None:
-        transaction = record.transaction
-        product = transaction.product
-        self.connection.execute(
-            insert(transactions),
-            dict(
-                transaction_id=transaction.transaction_id,
-                buyer=record.buyer,
-                seller=record.seller,
-                tender_id=transaction.tender_id,
-                related_to=product.related_to,
-                market_context=product.market_context,
-                start_s=_seconds(product.interval.start),
-                end_s=_seconds(product.interval.end),
-                document=encode_item(transaction),
-                created_at=now,
-            ),
-        )
+        self.add_transactions((record,), now)
+
+    def add_transactions(self, records: Sequence[TransactionRecord], now: datetime) -> None:
+        """Store new transactions in one statement: a bulk load makes one round trip per
+        batch."""
+        if records:
+            self.connection.execute(
+                insert(transactions), [_transaction_row(r, now) for r in records]
+            )
 
     def exercises_of(self, option_id: str) -> list[Transaction]:
         rows = self.connection.execute(
@@ -587,34 +699,49 @@ class Unit:
         """The transactions ``party`` is buyer or seller in (any party's for None), matching
         every given filter, oldest first; an interval filter keeps transactions whose delivery
         overlaps any interval."""
-        query = select(transactions).order_by(
-            transactions.c.created_at, transactions.c.transaction_id
-        )
-        if party is not None:
-            query = query.where((transactions.c.buyer == party) | (transactions.c.seller == party))
+        conditions: list[ColumnElement[bool]] = []
         if transaction_ids:
-            query = query.where(transactions.c.transaction_id.in_(transaction_ids))
+            conditions.append(transactions.c.transaction_id.in_(transaction_ids))
         if counterparties:
-            query = query.where(
+            conditions.append(
                 transactions.c.buyer.in_(counterparties) | transactions.c.seller.in_(counterparties)
             )
         if market_contexts_:
-            query = query.where(transactions.c.market_context.in_(market_contexts_))
-        if intervals:
-            query = query.where(_delivering_during(transactions, intervals))
-        return [self._transaction_record(row) for row in self.connection.execute(query)]
+            conditions.append(transactions.c.market_context.in_(market_contexts_))
+        during = _during(intervals)
+        if during is not None:
+            conditions.append(during.hull(transactions))
+        if party is None:
+            query = select(transactions).where(*conditions)
+        else:
+            # As buyer and as seller apart, each through its own index; for "buyer = ... OR
+            # seller = ..." SQLite reads every transaction of the market in the period.
+            query = union_all(
+                select(transactions).where(transactions.c.buyer == party, *conditions),
+                select(transactions).where(
+                    transactions.c.seller == party, transactions.c.buyer != party, *conditions
+                ),
+            )
+        return self._transaction_records(query, during)
 
     def all_transactions(self, market_context: str, interval: Interval) -> list[TransactionRecord]:
         """Every transaction in ``market_context`` delivering during ``interval``."""
-        query = (
-            select(transactions)
-            .where(
-                transactions.c.market_context == market_context,
-                _delivering_during(transactions, (interval,)),
-            )
-            .order_by(transactions.c.created_at, transactions.c.transaction_id)
+        during = _During((interval,))
+        query = select(transactions).where(
+            transactions.c.market_context == market_context, during.hull(transactions)
         )
-        return [self._transaction_record(row) for row in self.connection.execute(query)]
+        return self._transaction_records(query, during)
+
+    def _transaction_records(
+        self, query: Select[Any] | CompoundSelect, during: _During | None
+    ) -> list[TransactionRecord]:
+        """The records of the rows ``query`` finds that ``during`` keeps, oldest first."""
+        ordered = query.order_by(transactions.c.created_at, transactions.c.transaction_id)
+        return [
+            self._transaction_record(row)
+            for row in self.connection.execute(ordered)
+            if _row_during(row, during)
+        ]
 
     # --- deliveries and balancing prices
 
@@ -650,10 +777,15 @@ class Unit:
         )
         if delivery_ids:
             query = query.where(deliveries.c.delivery_id.in_(delivery_ids))
+        during = _during(intervals)
+        if during is not None:
+            query = query.where(during.hull(deliveries))
         found = []
         for row in self.connection.execute(query):
+            if not (_in_market(row, market_contexts_) and _row_during(row, during)):
+                continue
             delivery: Delivery = decode_item(row.document)
-            if _matches(delivery.readings, market_contexts_, intervals):
+            if _some_part_during(delivery.readings, during):
                 found.append(delivery)
         return found
 
@@ -677,7 +809,7 @@ class Unit:
             select(balancing_prices).where(
                 balancing_prices.c.market_context == market_context,
                 balancing_prices.c.location_id == location_id,
-                _delivering_during(balancing_prices, (period,)),
+                _During((period,)).hull(balancing_prices),
             )
         )
         return {

@@ -60,15 +60,14 @@ def _reads_every_transaction() -> None:
 
 
 def _lists_every_tender() -> None:
-    from temix.rules import WHOLE_MARKET_CONTEXT
-    from temix.server import services
+    from temix.server.store import Unit
 
-    expired = services.expire_if_due
+    listed = Unit.tenders
 
-    def offered_to_all(record, now):  # type: ignore[no-untyped-def]
-        return replace(expired(record, now), offered_to=WHOLE_MARKET_CONTEXT)
+    def to_everyone(self, **filters):  # type: ignore[no-untyped-def]
+        return listed(self, **{**filters, "visible_to": None})
 
-    services.expire_if_due = offered_to_all
+    Unit.tenders = to_everyone
 
 
 FLAWS = [
