@@ -12,8 +12,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import LargeBinary, bindparam, inspect, text
 
+from temix.codec import encode_item
 from temix.model import (
     Delivery,
     Interval,
@@ -372,3 +373,26 @@ def test_upgrading_fills_in_the_expiry_of_stored_tenders(store: Store) -> None:
         f"T-{i:04d}" for i in range(1001) if i % 3
     ]
     assert _differences(store) == []
+
+
+def test_documents_are_stored_compressed_and_uncompressed_ones_are_still_read(
+    store: Store,
+) -> None:
+    compressed, plain = _tender("T-new", _hours(12, 13)), _tender("T-old", _hours(13, 14))
+    with store.transaction() as unit:
+        unit.add_tenders([compressed, plain], CREATED)
+        written = encode_item(plain.tender)
+        unit.connection.execute(
+            text("UPDATE tenders SET document = :raw WHERE tender_id = 'T-old'").bindparams(
+                bindparam("raw", type_=LargeBinary)
+            ),
+            {"raw": written},
+        )
+    with store.transaction(write=False) as unit:
+        raw = dict(unit.connection.exec_driver_sql("SELECT tender_id, document FROM tenders").all())
+        found = {record.tender.tender_id: record for record in unit.tenders()}
+    assert bytes(raw["T-old"]) == written
+    assert not bytes(raw["T-new"]).startswith(b"<")
+    assert len(raw["T-new"]) < len(encode_item(compressed.tender)) / 2
+    assert found["T-new"].tender == compressed.tender
+    assert found["T-old"].tender == plain.tender

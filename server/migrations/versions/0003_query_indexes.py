@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from temix.codec import decode_item
+from temix.server.store import StoredXml
 
 revision = "0003"
 down_revision = "0002"
@@ -54,7 +55,7 @@ REPLACED = (
 _tenders = sa.table(
     "tenders",
     sa.column("tender_id", sa.String),
-    sa.column("document", sa.LargeBinary),
+    sa.column("document", StoredXml),
     sa.column("expires_s", sa.Integer),
 )
 
