@@ -38,7 +38,7 @@ from lxml import etree
 
 from temix import payloads as p
 from temix.keys import Credentials, KeyAlgorithm, KeyDirectory, fingerprint
-from temix.model import Interval
+from temix.model import Interval, Tender
 from temix.responses import ResponseCode, response
 from temix.server.security import TRADER, Signer
 from temix.wssecurity import (
@@ -63,17 +63,26 @@ PARTS = ("verify+sign", "verify", "sign")
 DEFAULT_ROUNDS = 9
 DEFAULT_REQUESTS = 50
 """Calls per timed round."""
+DELIVERY = Interval(
+    datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1),
+    timedelta(hours=2),
+)
+"""When the benchmarks' tenders deliver: two hours from the start of the hour, tomorrow (as
+of the import, so that every tender of a run has the same product)."""
 
 
 # --- The messages -------------------------------------------------------------------------------
 
 
+def offered_tender(key: str) -> Tender:
+    """The tender the benchmarks offer: ``key``, over :data:`DELIVERY`."""
+    return tender(key, interval=DELIVERY)
+
+
 def create_tender_request(key: str) -> p.CreateTender:
-    """The EiCreateTender the benchmarks send: ``rep`` offers ``customer`` tender ``key`` for
-    two hours from the start of this hour tomorrow, in request ``R-key``."""
-    tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    offered = tender(key, interval=Interval(tomorrow, timedelta(hours=2)))
-    return create_tender(f"R-{key}", "rep", "customer", offered)
+    """The EiCreateTender the benchmarks send: ``rep`` offers ``customer`` tender ``key``, in
+    request ``R-key``."""
+    return create_tender(f"R-{key}", "rep", "customer", offered_tender(key))
 
 
 def created_tender_reply(request: p.CreateTender, now: datetime) -> p.CreatedTender:

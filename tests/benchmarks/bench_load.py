@@ -5,8 +5,8 @@ a time, each on a new TCP connection with ``Connection: close``: gunicorn's sync
 every connection after its response, so keep-alive would change nothing, and raw sockets cost
 the client about a third of the CPU ``http.client`` does. Every request carries a key unique to
 it, written over :data:`KEY_PLACEHOLDER` in the workload's body; or a workload is a list of
-ready bodies (signed requests, which no template can make), shared out between the clients and
-each sent once.
+ready bodies (signed requests, which no template can make, or requests that need something made
+before they are sent), shared out between the clients and each sent once.
 
 The clients start together, warm up, and count the replies completed inside a shared window of
 ``time.monotonic()`` (system-wide on Linux); each reports its successes, latencies, failures and
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import re
 import resource
 import socket
 import statistics
@@ -27,11 +28,12 @@ from dataclasses import dataclass, field
 from itertools import count
 
 KEY_PLACEHOLDER = b"KEYKEYKEYKE"
-"""Written over, in each request body, by a key as long: the workload's one-letter prefix, the
-client's number (2 digits, so at most 100 clients) and the request's (8 digits)."""
+"""Written over, in each request body, by a key: the workload's prefix, the client's number (2
+digits, so at most 100 clients) and the request's (8 digits)."""
 MAX_CLIENTS = 100
 
 CONTENT_LENGTH = b"\r\ncontent-length:"
+FAULT_TEXT = re.compile(rb"<(?:[\w.-]+:)?(?:faultstring|Text)\b[^>]*>([^<]*)<")
 REQUEST_TIMEOUT = 30.0
 START_DELAY = 0.2
 """Seconds between forking the clients and their first request."""
@@ -51,8 +53,6 @@ class Workload:
     body: bytes
     check: ReplyCheck
     key_prefix: str
-    keys_per_client: int | None = None
-    """How many keys each client may use (None: no limit); running out ends the client."""
     ready: tuple[bytes, ...] = ()
     """Bodies sent as they are, each once: client ``c`` of ``n`` sends ``ready[c::n]`` in order,
     and running out ends it. ``body`` is then the first of them, and there are no keys."""
@@ -71,8 +71,7 @@ class Workload:
         """What client ``client`` of ``clients`` sends, in order, until it runs out."""
         if self.ready:
             return iter(self.ready[client::clients])
-        numbers = count() if self.keys_per_client is None else range(self.keys_per_client)
-        return (self.body.replace(KEY_PLACEHOLDER, self.key(client, number)) for number in numbers)
+        return (self.body.replace(KEY_PLACEHOLDER, self.key(client, number)) for number in count())
 
 
 @dataclass
@@ -85,7 +84,7 @@ class ClientResult:
     failure_samples: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0
     ran_out: bool = False
-    """The client used up its keys or its ready bodies before the window ended."""
+    """The client used up its ready bodies before the window ended."""
     finished_at: float = 0.0
 
 
@@ -125,6 +124,15 @@ def request_head(port: int, soap_action: str, body_length: int) -> bytes:
         f"Content-Length: {body_length}\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
+
+
+def status_problem(status: int, reply: bytes) -> str:
+    """What a reply whose status is not 200 says: the status, and its SOAP fault's text or the
+    start of its body."""
+    found = FAULT_TEXT.search(reply)
+    text = found.group(1) if found else reply[:100]
+    said = text.decode(errors="replace").strip()
+    return f"HTTP {status}: {said}" if said else f"HTTP {status}"
 
 
 def _receive(connection: socket.socket) -> bytes:
@@ -190,7 +198,9 @@ def _run_client(
         head = request_head(port, workload.soap_action, len(body))
         try:
             status, reply = exchange(port, head + body)
-            problem = f"HTTP {status}" if status != 200 else workload.check(body, reply)
+            problem = (
+                status_problem(status, reply) if status != 200 else workload.check(body, reply)
+            )
         except (OSError, ValueError, IndexError) as error:
             problem = f"{type(error).__name__}: {error}"
         received = time.monotonic()

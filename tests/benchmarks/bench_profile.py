@@ -1,4 +1,4 @@
-"""Where a temix request's time goes: the create and accept workloads of ``bench_server.py``
+"""Where a temix request's time goes: the create and accept operations of ``bench_server.py``
 called in-process on the app ``create_app`` builds over a fresh SQLite store, as one worker
 of ``temix serve --insecure`` runs them (its log, with the warning each request logs, goes to
 the null device), timed without and then with cProfile.
@@ -26,8 +26,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from bench_load import KEY_PLACEHOLDER, Workload
-from bench_server import workloads
+from bench_server import OPERATIONS, Operation
 from temix.envelope import SOAP_1_1
 from temix.server.app import create_app, prepare
 from temix.server.security import INSECURE
@@ -52,9 +51,10 @@ AREAS = (
 OTHER_AREA = "Python standard library and others"
 
 
-def post(app: Any, workload: Workload, key: str) -> None:
-    """POST the workload's request for ``key`` to ``app`` in-process; it must be answered OK."""
-    body = workload.body.replace(KEY_PLACEHOLDER, key.encode())
+def post(app: Any, operation: Operation, key: str) -> None:
+    """POST the operation's request for ``key`` to ``app`` in-process; it must be answered
+    OK."""
+    body = operation.body(key)
     environ = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/",
@@ -65,33 +65,33 @@ def post(app: Any, workload: Workload, key: str) -> None:
         "wsgi.input": io.BytesIO(body),
         "CONTENT_LENGTH": str(len(body)),
         "CONTENT_TYPE": SOAP_1_1.content_type,
-        "HTTP_SOAPACTION": f'"{workload.soap_action}"',
+        "HTTP_SOAPACTION": f'"{operation.soap_action}"',
     }
     statuses: list[str] = []
     reply = b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
-    problem = workload.check(body, reply) if statuses[0].startswith("200") else statuses[0]
+    problem = operation.check(body, reply) if statuses[0].startswith("200") else statuses[0]
     if problem:
-        raise RuntimeError(f"{workload.name} {key}: {problem}")
+        raise RuntimeError(f"{operation.name} {key}: {problem}")
 
 
 def _keys(prefix: str, start: int, count: int) -> list[str]:
     return [f"{prefix}{number:010d}" for number in range(start, start + count)]
 
 
-def timed(app: Any, workload: Workload, keys: list[str]) -> tuple[float, float]:
+def timed(app: Any, operation: Operation, keys: list[str]) -> tuple[float, float]:
     """Wall and CPU milliseconds per request."""
     wall, cpu = time.perf_counter(), time.process_time()
     for key in keys:
-        post(app, workload, key)
+        post(app, operation, key)
     count = len(keys)
     return (time.perf_counter() - wall) * 1000 / count, (time.process_time() - cpu) * 1000 / count
 
 
-def profiled(app: Any, workload: Workload, keys: list[str]) -> pstats.Stats:
+def profiled(app: Any, operation: Operation, keys: list[str]) -> pstats.Stats:
     profile = cProfile.Profile()
     profile.enable()
     for key in keys:
-        post(app, workload, key)
+        post(app, operation, key)
     profile.disable()
     return pstats.Stats(profile)
 
@@ -134,18 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         store = Store.open(sqlite_url(data_dir))
         prepare(store)
         app = create_app(store, security=INSECURE)
-        load = workloads(0)
-        pool = workloads(2 * count)
+        create, accept = OPERATIONS["create"], OPERATIONS["accept"]
         for key in _keys("w", 0, WARMUP_REQUESTS):
-            post(app, load["create"], key)
+            post(app, create, key)
         for key in _keys("p", 0, 2 * count):
-            post(app, pool["prefill"], key)
-        for name, workload, prefix in (
-            ("create", load["create"], "c"),
-            ("accept", pool["accept"], "p"),
-        ):
-            wall_cpu = timed(app, workload, _keys(prefix, 0, count))
-            stats = profiled(app, workload, _keys(prefix, count, count))
+            post(app, create, key)
+        for name, operation, prefix in (("create", create, "c"), ("accept", accept, "p")):
+            wall_cpu = timed(app, operation, _keys(prefix, 0, count))
+            stats = profiled(app, operation, _keys(prefix, count, count))
             print(report(name, wall_cpu, stats, arguments.top), end="\n\n")
         store.close()
     return 0
