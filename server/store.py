@@ -96,6 +96,8 @@ from temix.states import TenderStatus
 SQLITE_FILE_NAME = "temix.sqlite3"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_SECONDS = 30
+DECODED_DOCUMENTS = 4096
+"""How many decoded documents each process keeps (a few MB)."""
 
 
 class UtcDateTime(TypeDecorator):
@@ -463,10 +465,12 @@ def _transaction_row(record: TransactionRecord, now: datetime) -> dict[str, obje
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _market_context_from(document: bytes) -> MarketContext:
-    """Decoded once per process and stored document: almost every request reads its market
-    context, and a changed one is a different document."""
+@functools.lru_cache(maxsize=DECODED_DOCUMENTS)
+def _decoded(document: bytes) -> Any:
+    """A stored document, decoded once per process while it is in use: a stored artifact never
+    changes (what changes, like a tender's remaining rate, is kept in columns), a changed
+    market context is a different document, and decoding is most of what reading a few dozen
+    transactions costs."""
     return decode_item(document)
 
 
@@ -491,13 +495,13 @@ class Unit:
         row = self.connection.execute(
             select(market_contexts.c.document).where(market_contexts.c.uri == uri)
         ).first()
-        return None if row is None else _market_context_from(row.document)
+        return None if row is None else _decoded(row.document)
 
     def all_market_contexts(self) -> list[MarketContext]:
         rows = self.connection.execute(
             select(market_contexts.c.document).order_by(market_contexts.c.uri)
         )
-        return [_market_context_from(row.document) for row in rows]
+        return [_decoded(row.document) for row in rows]
 
     def put_market_context(self, context: MarketContext, now: datetime) -> None:
         """Register ``context``, replacing one with the same URI."""
@@ -533,7 +537,7 @@ class Unit:
             else frozenset(json.loads(row.offered_to))  # type: ignore[attr-defined]
         )
         return TenderRecord(
-            tender=decode_item(row.document),  # type: ignore[attr-defined]
+            tender=_decoded(row.document),  # type: ignore[attr-defined]
             author=row.author,  # type: ignore[attr-defined]
             offered_to=offered_to,
             remaining=Decimal(row.remaining),  # type: ignore[attr-defined]
@@ -620,7 +624,7 @@ class Unit:
         if row is None:
             return None
         return QuoteRecord(
-            decode_item(row.document), row.publisher, row.subscriber, bool(row.cancelled)
+            _decoded(row.document), row.publisher, row.subscriber, bool(row.cancelled)
         )
 
     def add_quote(self, quote: Quote, publisher: str, subscriber: str, now: datetime) -> None:
@@ -668,7 +672,7 @@ class Unit:
         for row in self.connection.execute(query):
             if not (_in_market(row, market_contexts_) and _row_during(row, during)):
                 continue
-            quote: Quote = decode_item(row.document)
+            quote: Quote = _decoded(row.document)
             if _some_part_during(quote.products, during):
                 found.append((quote, row.subscriber))
         return found
@@ -678,7 +682,7 @@ class Unit:
     @staticmethod
     def _transaction_record(row: object) -> TransactionRecord:
         return TransactionRecord(
-            decode_item(row.document),  # type: ignore[attr-defined]
+            _decoded(row.document),  # type: ignore[attr-defined]
             buyer=row.buyer,  # type: ignore[attr-defined]
             seller=row.seller,  # type: ignore[attr-defined]
         )
@@ -709,7 +713,7 @@ class Unit:
             .where(transactions.c.related_to == option_id)
             .order_by(transactions.c.created_at, transactions.c.transaction_id)
         )
-        return [decode_item(row.document) for row in rows]
+        return [_decoded(row.document) for row in rows]
 
     def transactions(
         self,
@@ -808,7 +812,7 @@ class Unit:
         for row in self.connection.execute(query):
             if not (_in_market(row, market_contexts_) and _row_during(row, during)):
                 continue
-            delivery: Delivery = decode_item(row.document)
+            delivery: Delivery = _decoded(row.document)
             if _some_part_during(delivery.readings, during):
                 found.append(delivery)
         return found

@@ -30,7 +30,7 @@ that add positions up, such as the market-wide reconciliation in ``net_positions
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -163,8 +163,8 @@ def priced_energy(deal: Deal, seconds: int) -> Fraction:
 class Holdings:
     """A party's deals that show at one interface (options left out), sorted by start: looked
     at once, then asked for any number of intervals. An interval reads only the deals that
-    start before it ends, so a day of 288 five-minute positions does not weigh every deal 288
-    times."""
+    start before it ends and after it starts less the longest deal's duration, so a day of 288
+    five-minute positions does not weigh every deal 288 times."""
 
     def __init__(self, deals: Iterable[Deal], party_id: str, interface: Interface) -> None:
         held = []
@@ -177,13 +177,15 @@ class Holdings:
         held.sort(key=lambda item: item[0].product.interval.start)
         self._held = held
         self._starts = [deal.product.interval.start for deal, _ in held]
+        self._longest = max((deal.product.interval.duration for deal, _ in held), default=_SECOND)
 
     def over(self, interval: Interval, *, units: MarketUnits = DEFAULT_UNITS) -> ExactPosition:
         """The exact net position over ``interval``, in the market's ``units``; each deal's
         price applies to the energy unit of its own product."""
         net_rate = Fraction(0)
         cost = Fraction(0)
-        for deal, leg in self._held[: bisect_left(self._starts, interval.end)]:
+        first = bisect_right(self._starts, interval.start - self._longest)
+        for deal, leg in self._held[first : bisect_left(self._starts, interval.end)]:
             seconds = _shared_seconds(deal, interval)
             if seconds == 0:
                 continue
