@@ -43,7 +43,6 @@ the section. Exit status 1 if any request failed or answered wrong content. Linu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -84,7 +83,7 @@ from temix.states import TenderStatus
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_load import KEY_PLACEHOLDER, exchange, request_head
-from bench_server import TEMIX_COMMAND, Server, machine_facts, running
+from bench_server import TEMIX_COMMAND, Server, machine_facts, publish, running
 from databases import POSTGRES_URL_VARIABLE, empty_postgres
 from market import SOAP_ACTIONS, envelope
 
@@ -856,13 +855,7 @@ def main(argv: list[str] | None = None) -> int:
             postgres_url=arguments.postgres_url,
             scratch=Path(scratch),
         )
-    section = markdown(results)
-    print(section, end="")
-    if arguments.json:
-        arguments.json.write_text(json.dumps(results, indent=2) + "\n")
-    if arguments.markdown:
-        arguments.markdown.write_text(section)
-    return 1 if results["failed"] else 0
+    return publish(markdown(results), results, arguments)
 
 
 if __name__ == "__main__":

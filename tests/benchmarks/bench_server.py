@@ -1366,16 +1366,21 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return arguments
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = parse_arguments(argv)
-    results = measure(arguments)
-    report = markdown(results)
+def publish(report: str, results: dict[str, Any], arguments: argparse.Namespace) -> int:
+    """Print ``report``, write it and ``results`` where ``--markdown`` and ``--json`` say, and
+    return the exit status: 1 if something failed."""
     print(report, end="")
     if arguments.json:
         arguments.json.write_text(json.dumps(results, indent=2) + "\n")
     if arguments.markdown:
         arguments.markdown.write_text(report)
     return 1 if results["failed"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    results = measure(arguments)
+    return publish(markdown(results), results, arguments)
 
 
 if __name__ == "__main__":
