@@ -261,6 +261,13 @@ ledger = Table(
     Column("request", LargeBinary, nullable=False),
     Column("response", LargeBinary, nullable=False),
     Column("verification_detail", Text, nullable=True),
+    Column(
+        "compressed",
+        Integer,
+        nullable=False,
+        server_default="0",
+        doc="1: request and response are zlib-compressed; 0 (entries written before): as sent",
+    ),
 )
 
 parties = Table(
@@ -932,12 +939,17 @@ class Unit:
     # --- ledger
 
     def append_ledger(self, entry: LedgerEntry) -> None:
+        """Append ``entry``, its request and response bytes compressed (a listing's reply of
+        many similar tenders shrinks tenfold or more); :meth:`ledger` gives them back as they
+        were received and sent."""
         values = {
             column.name: getattr(entry, column.name)
             for column in ledger.columns
-            if column.name != "seq"
+            if column.name not in _LEDGER_STORAGE_COLUMNS
         }
-        self.connection.execute(insert(ledger), values)
+        values["request"] = zlib.compress(entry.request, _COMPRESSION_LEVEL)
+        values["response"] = zlib.compress(entry.response, _COMPRESSION_LEVEL)
+        self.connection.execute(insert(ledger), {**values, "compressed": 1})
 
     def ledger(
         self,
@@ -961,7 +973,19 @@ class Unit:
             query = query.where(ledger.c.received_at < until)
         if limit is not None:
             query = query.limit(limit)
-        return [LedgerEntry(**row._mapping) for row in self.connection.execute(query)]
+        return [_ledger_entry(row) for row in self.connection.execute(query)]
+
+
+_LEDGER_STORAGE_COLUMNS = frozenset({"seq", "compressed"})
+"""Ledger columns the store fills itself rather than from a :class:`LedgerEntry`."""
+
+
+def _ledger_entry(row: Row[Any]) -> LedgerEntry:
+    values = dict(row._mapping)
+    if values.pop("compressed"):
+        values["request"] = zlib.decompress(values["request"])
+        values["response"] = zlib.decompress(values["response"])
+    return LedgerEntry(**values)
 
 
 class Store:

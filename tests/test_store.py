@@ -4,6 +4,7 @@ keep exactly the records they describe."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -30,7 +31,14 @@ from temix.model import (
     TransactiveState,
 )
 from temix.rules import WHOLE_MARKET_CONTEXT, OfferedTo, TenderRecord
-from temix.server.store import MIGRATIONS, LedgerEntry, Store, metadata, migrate
+from temix.server.store import (
+    MIGRATIONS,
+    LedgerEntry,
+    Store,
+    UtcDateTime,
+    metadata,
+    migrate,
+)
 from temix.states import OPEN_STATUSES, TenderStatus
 
 
@@ -396,3 +404,32 @@ def test_documents_are_stored_compressed_and_uncompressed_ones_are_still_read(
     assert len(raw["T-new"]) < len(encode_item(compressed.tender)) / 2
     assert found["T-new"].tender == compressed.tender
     assert found["T-old"].tender == plain.tender
+
+
+def test_the_ledger_keeps_bytes_compressed_and_reads_entries_written_before_as_they_are(
+    store: Store,
+) -> None:
+    sent = b"<soap:Envelope>" + b"<ei:eiTender>the same tender</ei:eiTender>" * 200 + b"</x>"
+    compressed = replace(_entry(DAY), request_id="new", response=sent)
+    with store.transaction() as unit:
+        unit.append_ledger(compressed)
+        unit.connection.execute(
+            text(
+                "INSERT INTO ledger (received_at, sent_at, verification, outcome, http_status, "
+                "request, response) VALUES (:at, :at, 'unsigned', '200', 200, :request, :sent)"
+            ).bindparams(
+                bindparam("at", type_=UtcDateTime),
+                bindparam("request", type_=LargeBinary),
+                bindparam("sent", type_=LargeBinary),
+            ),
+            {"at": DAY, "request": b"x\x9c raw bytes as received", "sent": b"as sent"},
+        )
+    with store.transaction(write=False) as unit:
+        stored = unit.connection.exec_driver_sql(
+            "SELECT compressed, response FROM ledger ORDER BY seq"
+        ).all()
+        entries = unit.ledger()
+    assert [row.compressed for row in stored] == [1, 0]
+    assert len(stored[0].response) < len(sent) / 10
+    assert entries[0] == replace(compressed, seq=entries[0].seq)
+    assert (entries[1].request, entries[1].response) == (b"x\x9c raw bytes as received", b"as sent")
