@@ -140,12 +140,10 @@ class MarketEndpoint:
 
     def __init__(
         self,
-        store: Store,
         open_units: OpenUnits,
         clock: Clock = utc_now,
         new_id: Callable[[], str] = new_delivery_id,
     ) -> None:
-        self.store = store
         self.open_units = open_units
         self.clock = clock
         self.new_id = new_id
@@ -190,7 +188,7 @@ class MarketEndpoint:
         """The reply: the stored one for a repeated request, else the one made and stored,
         in the exchange's unit (:class:`OpenUnits`), left open for the ledger entry."""
         digest = payload_digest(encode_bytes(request))
-        unit = self.open_units.unit(self.store)
+        unit = self.open_units.unit()
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 with unit.connection.begin_nested():
@@ -260,11 +258,13 @@ class OpenUnits(threading.local):
     the store (the replay check of a signed request, else the handler) and ended by the
     ledger, so that the exchange's writes and its ledger entry are one commit."""
 
-    held: HeldUnit | None = None
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.held: HeldUnit | None = None
 
-    def unit(self, store: Store) -> Unit:
+    def unit(self) -> Unit:
         if self.held is None:
-            self.held = HeldUnit(store)
+            self.held = HeldUnit(self.store)
         return self.held.unit
 
     def take(self) -> HeldUnit | None:
@@ -345,7 +345,7 @@ def create_app(
         from temix.server.spyne import SpyneSoapApplication as application
     elif binding != "native":
         raise ValueError(f"unknown binding {binding!r}: native or spyne")
-    open_units = OpenUnits()
+    open_units = OpenUnits(store)
     if isinstance(security, SecurityPolicy):
         guard = MessageSecurity(store, security, clock, open_units.unit)
         seams: dict[str, Any] = dict(
@@ -358,7 +358,7 @@ def create_app(
     else:
         raise TypeError(f"security must be a SecurityPolicy or INSECURE, not {security!r}")
     return application(
-        market_handlers(MarketEndpoint(store, open_units, clock, new_id)),
+        market_handlers(MarketEndpoint(open_units, clock, new_id)),
         schemas,
         limits,
         public_url=public_url,

@@ -102,7 +102,7 @@ class MessageSecurity:
         store: Store,
         policy: SecurityPolicy,
         clock: Callable[[], datetime],
-        unit_of_exchange: Callable[[Store], Unit],
+        unit_of_exchange: Callable[[], Unit],
     ) -> None:
         self.store = store
         self.policy = policy
@@ -128,7 +128,7 @@ class MessageSecurity:
                     raise SecurityError(
                         f"signed by {signer.party_id} over a TLS connection of {shown.party_id}"
                     )
-            unit = self.unit_of_exchange(self.store)
+            unit = self.unit_of_exchange()
             first_time = unit.see_signature(verified.replay_key, verified.replay_until, now)
             if not first_time:
                 raise SecurityError(f"replayed signature (message created {verified.created})")
