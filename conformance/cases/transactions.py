@@ -48,6 +48,16 @@ def transaction_seen(
     return matching[0] if matching else None
 
 
+def expect_not_taken(trial: Trial, tender: Tender, transaction_id: str) -> None:
+    """After a refused acceptance of the party's ``tender`` (10 lots): all of it still stands,
+    and the party is shown no transaction ``transaction_id``."""
+    expect_remaining(trial, trial.counterparty, tender, lots(trial, 10))
+    trial.expect(
+        transaction_seen(trial, trial.party, transaction_id) is None,
+        f"{trial.party} is shown transaction {transaction_id}, which was refused",
+    )
+
+
 def accept(trial: Trial, tender: Tender, quantity: Decimal | None = None) -> str:
     """The counterparty accepts ``quantity`` (default: all) of the party's ``tender``; the
     transaction id, once the reply names it."""
@@ -304,11 +314,7 @@ def self_acceptance(trial: Trial) -> None:
         f"{trial.party} accepting its own tender {tender.tender_id}",
         "403",
     )
-    expect_remaining(trial, trial.counterparty, tender, lots(trial, 10))
-    trial.expect(
-        transaction_seen(trial, trial.party, transaction_id) is None,
-        f"{trial.party} is shown transaction {transaction_id}, which was refused",
-    )
+    expect_not_taken(trial, tender, transaction_id)
 
 
 @case(
