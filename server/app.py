@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from lxml import etree
@@ -58,6 +59,7 @@ from temix.server.soap import (
 )
 from temix.server.store import LedgerEntry, Store, Unit, migrate, payload_digest
 from temix.validation import SchemaSet
+from temix.wspolicy import attach_policies
 from temix.xmlsafe import parse_bytes
 
 logger = logging.getLogger(__name__)
@@ -292,6 +294,9 @@ class Ledger:
             request_id=notes.get("request_id"),
             verification=notes.get("verification", UNVERIFIED),
             verification_detail=notes.get("verification_detail"),
+            message_id=notes.get("message_id"),
+            relates_to=notes.get("relates_to"),
+            reply_message_id=notes.get("reply_message_id"),
             outcome=notes.get("outcome", str(exchange.status)),
             http_status=exchange.status,
             remote_address=exchange.remote_address,
@@ -352,6 +357,7 @@ def create_app(
             request_filter=guard.check_request,
             reply_signer=guard.sign_reply,
             understood_headers={SECURITY_HEADER},
+            wsdl_policy=partial(attach_policies, freshness=security.freshness),
         )
     elif security is INSECURE:
         seams = dict(request_filter=warn_unsigned)

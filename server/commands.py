@@ -399,6 +399,9 @@ def ledger(
             "outcome": entry.outcome,
             "http_status": entry.http_status,
             "remote_address": entry.remote_address,
+            "message_id": entry.message_id,
+            "relates_to": entry.relates_to,
+            "reply_message_id": entry.reply_message_id,
         }
         if with_bytes:
             record["request"] = entry.request.decode("utf-8", "replace")

@@ -55,7 +55,24 @@ from temix.envelope import (
 from temix.namespaces import PREFIXES, SOAP12, XSD, prefixed, resolve_qname
 from temix.schemas import WSDL, XSD_DIR
 from temix.validation import SchemaSet
-from temix.wsdl import flatten_wsdl
+from temix.wsaddressing import (
+    FAULT_ACTION,
+    SOAP_FAULT_ACTION,
+    WSA,
+    WSAM,
+    Addressing,
+    AddressingError,
+    check_action,
+    default_action,
+    fault_reply_headers,
+    message_id_of,
+    read_addressing,
+    reply_headers,
+)
+from temix.wsaddressing import (
+    HEADERS as ADDRESSING_HEADERS,
+)
+from temix.wsdl import WSDL_NS, flatten_wsdl
 from temix.xmlsafe import (
     DEFAULT_MAX_ATTRIBUTES,
     DEFAULT_MAX_BYTES,
@@ -68,7 +85,6 @@ from temix.xmlsafe import (
 
 logger = logging.getLogger(__name__)
 
-WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 HEALTH_PATH = "/health"
@@ -87,6 +103,9 @@ class Operation:
     request: str
     response: str
     soap_actions: Mapping[SoapVersion, str]
+    input_action: str
+    """The WS-Addressing action of the request (``wsam:Action``, else the default pattern)."""
+    output_action: str
 
 
 def load_operations(wsdl_path: str | Path = WSDL) -> dict[str, Operation]:
@@ -109,12 +128,20 @@ def load_operations(wsdl_path: str | Path = WSDL) -> dict[str, Operation]:
             raise ValueError(f"message {message.get('name')}: needs exactly one element part")
         part_elements[message.get("name")] = resolve_qname(parts[0], parts[0].get("element"))
 
-    payloads: dict[str, tuple[str, str]] = {}
+    target_namespace = root.get("targetNamespace", "")
+    payloads: dict[str, tuple[str, str, str, str]] = {}
     for port_type in root.iterchildren(wsdl + "portType"):
         for operation in port_type.iterchildren(wsdl + "operation"):
-            request = part_elements[local_name(operation.find(wsdl + "input"), "message")]
-            response = part_elements[local_name(operation.find(wsdl + "output"), "message")]
-            payloads[operation.get("name")] = (request, response)
+            name = operation.get("name")
+            messages = []
+            for direction, suffix in (("input", "Request"), ("output", "Response")):
+                message = operation.find(wsdl + direction)
+                action = message.get(f"{{{WSAM}}}Action") or default_action(
+                    target_namespace, port_type.get("name"), message.get("name", name + suffix)
+                )
+                messages += [part_elements[local_name(message, "message")], action]
+            request, input_action, response, output_action = messages
+            payloads[name] = (request, response, input_action, output_action)
 
     actions: dict[str, dict[SoapVersion, str]] = {name: {} for name in payloads}
     for binding in root.iterchildren(wsdl + "binding"):
@@ -134,8 +161,8 @@ def load_operations(wsdl_path: str | Path = WSDL) -> dict[str, Operation]:
             actions[operation.get("name")][version] = action
 
     operations = {
-        name: Operation(name, request, response, actions[name])
-        for name, (request, response) in payloads.items()
+        name: Operation(name, request, response, actions[name], input_action, output_action)
+        for name, (request, response, input_action, output_action) in payloads.items()
     }
     seen: dict[str, str] = {}
     for operation in operations.values():
@@ -182,12 +209,20 @@ class SoapFault(Exception):
         reason: str,
         subcode: FaultSubcode | None = None,
         not_understood: tuple[str, ...] = (),
+        *,
+        subsubcode: FaultSubcode | None = None,
+        detail: etree._Element | None = None,
+        action: str = SOAP_FAULT_ACTION,
     ) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.subcode = subcode
         self.not_understood = not_understood
+        self.subsubcode = subsubcode
+        self.detail = detail
+        self.action = action
+        """The fault's WS-Addressing action, when the request used WS-Addressing."""
 
     @property
     def outcome(self) -> str:
@@ -195,15 +230,33 @@ class SoapFault(Exception):
         return f"fault:{self.code.value[0]}"
 
 
+def addressing_fault(error: AddressingError) -> SoapFault:
+    """The SOAP fault of a WS-Addressing error, as the SOAP Binding (6.4) writes it: Sender,
+    the WS-A subcode (and subsubcode), the problem as its detail, the WS-A fault action."""
+    return SoapFault(
+        FaultCode.CLIENT,
+        error.reason,
+        FaultSubcode("wsa", WSA, error.subcode),
+        subsubcode=None if error.subsubcode is None else FaultSubcode("wsa", WSA, error.subsubcode),
+        detail=error.detail(),
+        action=FAULT_ACTION,
+    )
+
+
 def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]:
     """The HTTP status and the fault Envelope: SOAP 1.1 always 500; SOAP 1.2 by code."""
     env = f"{{{version.envelope_ns}}}"
     nsmap = {version.prefix: version.envelope_ns}
-    if fault.subcode is not None:
-        nsmap[fault.subcode.prefix] = fault.subcode.namespace
+    for subcode in (fault.subcode, fault.subsubcode):
+        if subcode is not None:
+            nsmap[subcode.prefix] = subcode.namespace
     envelope = etree.Element(env + "Envelope", nsmap=nsmap)
     soap11_local, soap12_local, soap12_status = fault.code.value
     if version is SOAP_1_1:
+        if fault.detail is not None:
+            # SOAP 1.1 detail is for the Body's faults only: WS-A carries it in a header block.
+            header = etree.SubElement(envelope, env + "Header")
+            etree.SubElement(header, f"{{{WSA}}}FaultDetail").append(fault.detail)
         body = etree.SubElement(envelope, env + "Body")
         element = etree.SubElement(body, env + "Fault")
         code = f"{version.prefix}:{soap11_local}"
@@ -218,16 +271,26 @@ def _fault_response(version: SoapVersion, fault: SoapFault) -> tuple[int, bytes]
     element = etree.SubElement(body, env + "Fault")
     code = etree.SubElement(element, env + "Code")
     etree.SubElement(code, env + "Value").text = f"{version.prefix}:{soap12_local}"
-    if fault.subcode is not None:
-        subcode = etree.SubElement(code, env + "Subcode")
-        etree.SubElement(
-            subcode, env + "Value"
-        ).text = f"{fault.subcode.prefix}:{fault.subcode.name}"
+    add_soap12_subcodes(code, fault)
     reason = etree.SubElement(element, env + "Reason")
     text = etree.SubElement(reason, env + "Text")
     text.set(f"{{{XML_NS}}}lang", "en")
     text.text = fault.reason
+    if fault.detail is not None:
+        etree.SubElement(element, env + "Detail").append(fault.detail)
     return soap12_status, document_bytes(envelope)
+
+
+def add_soap12_subcodes(code: etree._Element, fault: SoapFault) -> None:
+    """The fault's Subcode (and nested Subcode) inside the SOAP 1.2 ``code`` element."""
+    env = f"{{{SOAP12}}}"
+    parent = code
+    for subcode in (fault.subcode, fault.subsubcode):
+        if subcode is None:
+            return
+        parent = etree.SubElement(parent, env + "Subcode")
+        value = etree.SubElement(parent, env + "Value", nsmap={subcode.prefix: subcode.namespace})
+        value.text = f"{subcode.prefix}:{subcode.name}"
 
 
 def add_soap12_fault_headers(envelope: etree._Element, fault: SoapFault) -> None:
@@ -278,6 +341,12 @@ class RequestContext:
     notes: dict[str, str] = field(default_factory=dict)
     signer: Any = None
     tls_certificate: bytes | None = None
+    uses_addressing: bool = False
+    """The request carries WS-Addressing headers, so the reply (or fault) does too."""
+    addressing: Addressing | None = None
+    """The request's addressing properties, once read whole."""
+    reply_action: str = SOAP_FAULT_ACTION
+    """The reply's WS-Addressing action: the operation's output action, or its fault's."""
 
 
 @dataclass(frozen=True)
@@ -339,8 +408,10 @@ class SoapApplication:
     ``handlers`` maps an operation name to ``handler(payload, context) -> reply payload``; an
     operation without a handler is answered with a Receiver fault. ``understood_headers`` are
     the header blocks (Clark QNames) that some layer processes, so ``mustUnderstand`` on them
-    is honoured. ``request_filter(envelope, body, context)``, when given, runs after the
-    structure checks and before dispatch, returns the Body to dispatch on and may raise
+    is honoured; the WS-Addressing headers always are (:mod:`temix.wsaddressing`: they are
+    read after the structure checks, the action is checked against the Body's operation, and
+    every reply and fault to a request that used them is addressed).
+    ``request_filter(envelope, body, context)``, when given, runs after the structure checks and before dispatch, returns the Body to dispatch on and may raise
     :class:`SoapFault`: it is the seam for the WS-Security steps (signature, timestamp, replay),
     which hand back the signed copy of the Body. ``reply_signer(envelope_bytes)``, when given,
     turns every SOAP reply (faults included) into the bytes sent. ``public_url`` fixes the
@@ -350,6 +421,8 @@ class SoapApplication:
     before the response leaves; if it raises, the client gets a Server/Receiver fault instead
     (the message ledger uses this so that nothing unrecorded is acknowledged). The notes of
     each POST are also put in the WSGI environ as ``temix.<note>`` for the request log.
+    ``wsdl_policy(definitions)``, when given, edits the served WSDL and single-file WSDL once,
+    at start-up: a signed server attaches its WS-SecurityPolicy (:mod:`temix.wspolicy`).
 
     Host it with one thread per process (or one application per thread): lxml keeps the last
     validation error log on the shared :class:`SchemaSet`, so concurrent faults could swap
@@ -369,6 +442,7 @@ class SoapApplication:
         wsdl_path: str | Path = WSDL,
         observer: Observer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wsdl_policy: Callable[[etree._Element], None] | None = None,
     ) -> None:
         self.operations = load_operations(wsdl_path)
         unknown = set(handlers) - set(self.operations)
@@ -377,7 +451,7 @@ class SoapApplication:
         self.handlers = dict(handlers)
         self.schemas = schemas if schemas is not None else SchemaSet.bundled()
         self.limits = limits or SoapLimits()
-        self.understood_headers = frozenset(understood_headers)
+        self.understood_headers = frozenset(understood_headers) | ADDRESSING_HEADERS
         self.request_filter = request_filter
         self.reply_signer = reply_signer
         self.public_url = public_url
@@ -391,7 +465,7 @@ class SoapApplication:
             }
             for version in SOAP_VERSIONS
         }
-        self._documents = _ServedDocuments(Path(wsdl_path))
+        self._documents = _ServedDocuments(Path(wsdl_path), wsdl_policy)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         try:
@@ -447,7 +521,9 @@ class SoapApplication:
     def _post(self, environ: dict[str, Any]) -> HttpResponse:
         received_at = self.clock()
         notes: dict[str, str] = {}
-        body, response = self._soap_post(environ, notes)
+        body, response, context = self._soap_post(environ, notes)
+        if context is not None and context.uses_addressing:
+            response = _addressed(response, context)
         response = self._signed(response)
         for name, value in notes.items():
             environ[f"temix.{name}"] = value
@@ -491,19 +567,22 @@ class SoapApplication:
 
     def _soap_post(
         self, environ: dict[str, Any], notes: dict[str, str]
-    ) -> tuple[bytes, HttpResponse]:
-        """The request body as far as it was read, and the response."""
+    ) -> tuple[bytes, HttpResponse, RequestContext | None]:
+        """The request body as far as it was read, the response, and the request's context
+        once there is one."""
         media_type, parameters = parse_content_type(environ.get("CONTENT_TYPE", ""))
         wire_version = VERSION_BY_MEDIA_TYPE.get(media_type)
         if wire_version is None:
             notes["outcome"] = "415"
-            return b"", HttpResponse(
-                415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n"
+            return (
+                b"",
+                HttpResponse(415, b"SOAP 1.1 text/xml or SOAP 1.2 application/soap+xml only\n"),
+                None,
             )
         body = _read_body(environ, self.limits.max_bytes)
         if isinstance(body, HttpResponse):
             notes["outcome"] = str(body.status)
-            return b"", body
+            return b"", body, None
         if wire_version is SOAP_1_1:
             soap_action = (
                 unquote(environ["HTTP_SOAPACTION"]) if "HTTP_SOAPACTION" in environ else None
@@ -518,11 +597,11 @@ class SoapApplication:
             tls_certificate=environ.get(TLS_CLIENT_CERTIFICATE_KEY),
         )
         try:
-            return body, self.respond(context, environ)
+            return body, self.respond(context, environ), context
         except SoapFault as fault:
-            return body, _fault_answer(context, fault)
+            return body, _fault_answer(context, fault), context
         except Exception:
-            return body, _fault_answer(context, internal_error(context.version))
+            return body, _fault_answer(context, internal_error(context.version)), context
 
     def respond(self, context: RequestContext, environ: dict[str, Any]) -> HttpResponse:
         """The answer to a SOAP request whose body has been read (``context.raw``).
@@ -544,10 +623,17 @@ class SoapApplication:
         and the handler, in the pipeline's order: :func:`check_envelope`, the request filter,
         one payload in the Body, :func:`operation_for`, schema validation of the payload."""
         body = check_envelope(envelope, context.version, self.understood_headers)
+        read_request_addressing(envelope, context)
         if self.request_filter is not None:
             body = self.request_filter(envelope, body, context)
         payload = _single_payload(body)
         operation = operation_for(payload, context, self._operations_by_request[context.version])
+        if context.addressing is not None:
+            try:
+                check_action(context.addressing, operation.input_action, context.soap_action)
+            except AddressingError as error:
+                raise addressing_fault(error) from None
+        context.reply_action = operation.output_action
         problems = self.schemas.problems(payload)
         if problems:
             first = problems[0]
@@ -588,6 +674,7 @@ class SoapApplication:
 
 def _fault_answer(context: RequestContext, fault: SoapFault) -> HttpResponse:
     context.notes["outcome"] = fault.outcome
+    context.reply_action = fault.action
     status, body = _fault_response(context.version, fault)
     return HttpResponse(status, body, context.version.content_type)
 
@@ -679,6 +766,59 @@ def _check_must_understand(
             f"header {prefixed(not_understood[0])} is not understood",
             not_understood=tuple(not_understood),
         )
+
+
+def read_request_addressing(envelope: etree._Element, context: RequestContext) -> None:
+    """Notes the request's WS-Addressing properties in ``context`` (and its MessageID and
+    RelatesTo in the notes), or a WS-Addressing fault; a request without any changes nothing.
+    The Envelope has passed :func:`check_envelope`."""
+    header = envelope.find(f"{{{context.version.envelope_ns}}}Header")
+    if header is None:
+        return
+    role = f"{{{context.version.envelope_ns}}}{'actor' if context.version is SOAP_1_1 else 'role'}"
+    blocks = [
+        block
+        for block in header
+        if isinstance(block.tag, str)
+        and etree.QName(block).namespace == WSA
+        and block.get(role) in context.version.roles_for_us
+    ]
+    if not blocks:
+        return
+    context.uses_addressing = True
+    message_id = message_id_of(blocks)
+    if message_id is not None:
+        context.notes["message_id"] = message_id
+    try:
+        context.addressing = read_addressing(blocks)
+    except AddressingError as error:
+        raise addressing_fault(error) from None
+    if context.addressing.relates_to:
+        context.notes["relates_to"] = " ".join(value for _, value in context.addressing.relates_to)
+
+
+def _addressed(response: HttpResponse, context: RequestContext) -> HttpResponse:
+    """``response`` (a SOAP envelope this server wrote) with the WS-Addressing headers of the
+    reply to ``context``'s request; any other response as it is."""
+    if media_type_of(response.content_type) not in VERSION_BY_MEDIA_TYPE:
+        return response
+    envelope = parse_bytes(response.body).getroot()
+    env = f"{{{etree.QName(envelope).namespace}}}"
+    header = envelope.find(env + "Header")
+    if header is None:
+        header = etree.Element(env + "Header")
+        envelope.insert(0, header)
+    if context.addressing is not None:
+        fault = response.status != 200
+        blocks = reply_headers(context.addressing, context.reply_action, fault=fault)
+    else:
+        blocks = fault_reply_headers(context.notes.get("message_id"), context.reply_action)
+    header.extend(blocks)
+    (reply_message_id,) = (block for block in blocks if block.tag == f"{{{WSA}}}MessageID")
+    context.notes["reply_message_id"] = reply_message_id.text
+    return HttpResponse(
+        response.status, document_bytes(envelope), response.content_type, response.headers
+    )
 
 
 def _single_payload(body: etree._Element) -> etree._Element:
@@ -804,12 +944,18 @@ class _ServedDocuments:
 
     _LOCATION_TAGS = tuple(f"{{{XSD}}}{tag}" for tag in ("import", "include", "redefine"))
 
-    def __init__(self, wsdl_path: Path) -> None:
+    def __init__(
+        self, wsdl_path: Path, policy: Callable[[etree._Element], None] | None = None
+    ) -> None:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         self._served_names = {path.resolve(): path.name for path in XSD_DIR.glob("*.xsd")}
         wsdl_path = wsdl_path.resolve()
-        self._wsdl = self._prepare(etree.parse(str(wsdl_path), parser), wsdl_path)
+        wsdl = etree.parse(str(wsdl_path), parser)
         single = etree.ElementTree(etree.fromstring(flatten_wsdl(wsdl_path), parser))
+        if policy is not None:
+            policy(wsdl.getroot())
+            policy(single.getroot())
+        self._wsdl = self._prepare(wsdl, wsdl_path)
         self._single = self._prepare(single, wsdl_path)
         self._xsds = {
             name: self._prepare(etree.parse(str(path), parser), path)

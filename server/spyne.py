@@ -46,7 +46,7 @@ from typing import Any
 from lxml import etree
 
 from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion
-from temix.namespaces import EI_WSDL, SOAP12
+from temix.namespaces import EI_WSDL, SOAP11, SOAP12
 from temix.server.soap import (
     FaultCode,
     HttpResponse,
@@ -55,9 +55,11 @@ from temix.server.soap import (
     SoapApplication,
     SoapFault,
     add_soap12_fault_headers,
+    add_soap12_subcodes,
     internal_error,
     parse_envelope,
 )
+from temix.wsaddressing import WSA
 
 try:
     from spyne import AnyXml, Application, Fault, ServiceBase, rpc
@@ -199,18 +201,25 @@ class _TemixProtocol:
             return
         fault = _soap_fault(ctx.out_error)
         ctx.udc.notes["outcome"] = fault.outcome
+        ctx.udc.reply_action = fault.action
         self._complete_fault(ctx.out_document, body[0], fault)
 
     def _complete_fault(
         self, envelope: etree._Element, fault_element: etree._Element, fault: SoapFault
     ) -> None:
         """The subcode: SOAP 1.1 has none, so it replaces the faultcode (the WS-Security
-        convention)."""
+        convention); a WS-Addressing detail goes in a ``wsa:FaultDetail`` header block."""
         subcode = fault.subcode
         if subcode is not None:
             code = etree.Element("faultcode", nsmap={subcode.prefix: subcode.namespace})
             code.text = f"{subcode.prefix}:{subcode.name}"
             fault_element.replace(fault_element.find("faultcode"), code)
+        if fault.detail is not None:
+            header = envelope.find(f"{{{SOAP11}}}Header")
+            if header is None:
+                header = etree.Element(f"{{{SOAP11}}}Header")
+                envelope.insert(0, header)
+            etree.SubElement(header, f"{{{WSA}}}FaultDetail").append(fault.detail)
 
 
 class _TemixSoap11(_TemixProtocol, Soap11):
@@ -228,16 +237,12 @@ class _TemixSoap12(_TemixProtocol, Soap12):
     def _complete_fault(
         self, envelope: etree._Element, fault_element: etree._Element, fault: SoapFault
     ) -> None:
-        """The Subcode, and the headers of :func:`temix.server.soap.add_soap12_fault_headers`."""
+        """The Subcodes, the Detail, and the headers of
+        :func:`temix.server.soap.add_soap12_fault_headers`."""
         env = f"{{{SOAP12}}}"
-        subcode = fault.subcode
-        if subcode is not None:
-            value = etree.SubElement(
-                etree.SubElement(fault_element.find(env + "Code"), env + "Subcode"),
-                env + "Value",
-                nsmap={subcode.prefix: subcode.namespace},
-            )
-            value.text = f"{subcode.prefix}:{subcode.name}"
+        add_soap12_subcodes(fault_element.find(env + "Code"), fault)
+        if fault.detail is not None:
+            etree.SubElement(fault_element, env + "Detail").append(fault.detail)
         add_soap12_fault_headers(envelope, fault)
 
     def fault_to_http_response_code(self, fault: Fault) -> str:

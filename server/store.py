@@ -261,6 +261,9 @@ ledger = Table(
     Column("request", LargeBinary, nullable=False),
     Column("response", LargeBinary, nullable=False),
     Column("verification_detail", Text, nullable=True),
+    Column("message_id", String(512), nullable=True, doc="the request's wsa:MessageID"),
+    Column("relates_to", String(512), nullable=True, doc="the request's wsa:RelatesTo"),
+    Column("reply_message_id", String(512), nullable=True, doc="the reply's wsa:MessageID"),
     Column(
         "compressed",
         Integer,
@@ -362,6 +365,9 @@ class LedgerEntry:
     request: bytes
     response: bytes
     verification_detail: str | None = None
+    message_id: str | None = None
+    relates_to: str | None = None
+    reply_message_id: str | None = None
     seq: int | None = None
 
 

@@ -8,18 +8,22 @@ Rules (``shared/reference/SECURITY.md``, inbound steps 4 to 9, in that order):
 * A signed envelope has exactly one ``wsse:Security`` header for the ultimate receiver, holding
   exactly one ``wsu:Timestamp``, one ``wsse:BinarySecurityToken`` (an X.509 v3 certificate) and
   one ``ds:Signature``. Headers for other actors are not ours and are ignored.
-* The signature has exactly two references: the Envelope's own Body and the Security header's
-  own Timestamp, by ``wsu:Id``; every Id in the document is unique. A signed Body moved
-  elsewhere (signature wrapping) fails here even though it is cryptographically valid.
-* Exclusive C14N without comments is the only canonicalisation and the only transform;
-  RSA-SHA256/512 and ECDSA-SHA256/384 the only signature methods; SHA-256/512 the only digests.
-  KeyInfo is a SecurityTokenReference to that token and nothing else.
+* The signature references, by ``wsu:Id``, the Envelope's own Body, the Security header's own
+  Timestamp and every header block in :data:`MUST_SIGN_HEADER_NAMESPACES` (WS-Addressing),
+  each once; it may also cover other header blocks and the token, and nothing else. Every Id
+  in the document is unique. A signed Body moved elsewhere (signature wrapping) fails here even
+  though it is cryptographically valid.
+* Exclusive C14N without comments is the only canonicalisation and the only transform (an
+  InclusiveNamespaces PrefixList, as WSS4J writes it, is honoured); RSA-SHA256/512 and
+  ECDSA-SHA256/384 the only signature methods; SHA-256/512 the only digests. KeyInfo is a
+  SecurityTokenReference to that token and nothing else.
 * The certificate comes from the token the SecurityTokenReference names, never from KeyInfo
   itself; the caller's ``trusted`` function decides who it belongs to (a pin, or a CA and a
-  subject) before anything is verified. signxml then verifies with that certificate pinned and
-  the signature's location pinned to the Security header.
-* The caller acts only on :attr:`Verified.body`, signxml's re-parsed copy of exactly what was
-  signed (a comment that splits a signed text node is not in it).
+  subject) before anything is verified. Each reference's digest and the SignedInfo's
+  signature are then checked with lxml's exclusive C14N and cryptography's primitives on the
+  elements located above, so what is checked is what the caller acts on.
+* The caller acts only on :attr:`Verified.body`, the Body re-parsed from its canonical bytes,
+  exactly what was signed (a comment that splits a signed text node is not in it).
 * Freshness: Created at most ``max_future`` ahead, at most ``max_age`` old, Expires (when sent)
   not passed. :attr:`Verified.replay_key` and :attr:`Verified.replay_until` are what a replay
   cache keeps: until then, the same signed content must be refused. The key is the digest of
@@ -34,31 +38,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-from signxml import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConfiguration,
-    SignatureMethod,
-    XMLSigner,
-    XMLVerifier,
-)
+from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 from signxml.algorithms import SignatureConstructionMethod
-from signxml.exceptions import SignXMLException
 
 from temix.codec import format_instant
 from temix.namespaces import SOAP11, SOAP12
+from temix.wsaddressing import WSA
+from temix.xmlsafe import parse_bytes
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -79,6 +80,15 @@ SIGNATURE_METHODS = frozenset(
     }
 )
 DIGEST_METHODS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512})
+MUST_SIGN_HEADER_NAMESPACES = frozenset({WSA})
+"""Header blocks in these namespaces change what a request means: a signature must cover each."""
+_SIGNATURE_HASHES = {
+    SignatureMethod.RSA_SHA256: hashes.SHA256,
+    SignatureMethod.RSA_SHA512: hashes.SHA512,
+    SignatureMethod.ECDSA_SHA256: hashes.SHA256,
+    SignatureMethod.ECDSA_SHA384: hashes.SHA384,
+}
+_DIGEST_HASHES = {DigestAlgorithm.SHA256: "sha256", DigestAlgorithm.SHA512: "sha512"}
 RSA_KEY_BITS = (2048, 4096)
 """The RSA key sizes accepted, smallest and largest (a huge key makes verifying slow)."""
 EC_CURVES = frozenset({"secp256r1", "secp384r1"})
@@ -150,7 +160,8 @@ def sign_envelope(
 ) -> etree._Element:
     """Sign ``envelope`` in place and return it: a ``wsse:Security`` header (mustUnderstand)
     first in the Header, with a Timestamp from ``now`` to ``now + lifetime``, the certificate as
-    a BinarySecurityToken and a signature over the Body and the Timestamp.
+    a BinarySecurityToken and a signature over the Body, the Timestamp and every other header
+    block (each given a ``wsu:Id`` if it has none).
 
     Serialise the result once and send those bytes: re-indenting it breaks the signature.
     """
@@ -179,10 +190,11 @@ def sign_envelope(
         {WSU_ID: f"X509-{suffix}", "EncodingType": BASE64_BINARY, "ValueType": X509_V3},
     )
     token.text = base64.b64encode(certificate.public_bytes(Encoding.DER)).decode("ascii")
-    body_id = body.get(WSU_ID)
-    if body_id is None:
-        body_id = f"Body-{suffix}"
-        body.set(WSU_ID, body_id)
+    signed_ids = []
+    for number, part in enumerate([body, *_header_blocks(header, security)]):
+        if part.get(WSU_ID) is None:
+            part.set(WSU_ID, f"{'Body' if part is body else 'H'}-{number}-{suffix}")
+        signed_ids.append(part.get(WSU_ID))
 
     key_info = etree.Element(f"{{{DS}}}KeyInfo", nsmap={"ds": DS})
     reference_holder = etree.SubElement(
@@ -203,7 +215,7 @@ def sign_envelope(
     signature = signer.sign(
         envelope,
         key=key,
-        reference_uri=[f"#{body_id}", f"#{timestamp.get(WSU_ID)}"],
+        reference_uri=[f"#{signed_id}" for signed_id in (*signed_ids, timestamp.get(WSU_ID))],
         key_info=key_info,
         id_attribute="Id",
     )
@@ -240,46 +252,106 @@ def verify_envelope(
     token = _only_child(security, f"{{{WSSE}}}BinarySecurityToken", "wsse:BinarySecurityToken")
     signature = _only_child(security, f"{{{DS}}}Signature", "ds:Signature")
     _check_unique_ids(envelope)
-    body_id = _required_id(body, "the Body")
-    timestamp_id = _required_id(timestamp, "the Timestamp")
+    required = {
+        _required_id(body, "the Body"): body,
+        _required_id(timestamp, "the Timestamp"): timestamp,
+    }
+    for block in _header_blocks(header, security):
+        if etree.QName(block).namespace in MUST_SIGN_HEADER_NAMESPACES:
+            required[_required_id(block, f"the header {etree.QName(block).localname}")] = block
     token_id = _required_id(token, "the BinarySecurityToken")
-    method = _check_signature_shape(signature, {f"#{body_id}", f"#{timestamp_id}"}, token_id)
+    optional = {
+        block.get(WSU_ID): block
+        for block in (*_header_blocks(header, security), token)
+        if block.get(WSU_ID) and block.get(WSU_ID) not in required
+    }
+    method, references = _check_signature_shape(signature, required, optional, token_id)
     certificate = _token_certificate(token)
     _check_key(certificate, method)
     signer = trusted(certificate)
     created = _check_freshness(timestamp, now, freshness)
 
-    config = SignatureConfiguration(
-        require_x509=True,
-        location=f"./{{{env}}}Header/{{{WSSE}}}Security/",
-        expect_references=2,
-        signature_methods=SIGNATURE_METHODS,
-        digest_algorithms=DIGEST_METHODS,
-        verification_time=now,
+    targets = {**required, **optional}
+    canonical_body = b""
+    for reference, (target_id, digest, prefixes) in references.items():
+        canonical = _canonical(targets[target_id], prefixes)
+        expected = _text_bytes(reference.find(f"{{{DS}}}DigestValue"), "a DigestValue")
+        if not hmac.compare_digest(hashlib.new(digest, canonical).digest(), expected):
+            raise SecurityError(
+                f"the signature does not verify: #{target_id} changed after signing",
+                failed_check=True,
+            )
+        if targets[target_id] is body:
+            canonical_body = canonical
+    signed_info = signature.find(f"{{{DS}}}SignedInfo")
+    canonical_signed_info = _canonical(
+        signed_info, _inclusive_prefixes(signed_info.find(f"{{{DS}}}CanonicalizationMethod"))
     )
     try:
-        results = XMLVerifier().verify(
-            envelope, x509_cert=certificate, id_attribute="Id", expect_config=config
-        )
-    except (SignXMLException, ValueError, etree.LxmlError) as error:
+        signature_value = _text_bytes(signature.find(f"{{{DS}}}SignatureValue"), "SignatureValue")
+    except SecurityError as error:
         raise SecurityError(f"the signature does not verify: {error}", failed_check=True) from None
-    references = signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
-    (signed_body,) = (
-        result.signed_xml
-        for reference, result in zip(references, results, strict=True)
-        if reference.get("URI") == f"#{body_id}"
-    )
-    signed_info = etree.tostring(
-        signature.find(f"{{{DS}}}SignedInfo"), method="c14n", exclusive=True, with_comments=False
-    )
+    _check_signature_value(certificate, method, signature_value, canonical_signed_info)
     return Verified(
-        body=signed_body,
+        body=parse_bytes(canonical_body).getroot(),
         certificate=certificate,
         signer=signer,
         created=created,
-        replay_key=hashlib.sha256(signed_info).hexdigest(),
+        replay_key=hashlib.sha256(canonical_signed_info).hexdigest(),
         replay_until=created + freshness.max_age,
     )
+
+
+def _header_blocks(header: etree._Element, security: etree._Element) -> list[etree._Element]:
+    """The header blocks other than our Security header."""
+    return [block for block in _element_children(header) if block is not security]
+
+
+def _canonical(element: etree._Element, prefixes: Sequence[str]) -> bytes:
+    """Exclusive C14N without comments of ``element`` in its document, with the namespaces of
+    ``prefixes`` (an InclusiveNamespaces PrefixList) treated inclusively."""
+    return etree.tostring(
+        element,
+        method="c14n",
+        exclusive=True,
+        with_comments=False,
+        inclusive_ns_prefixes=list(prefixes) or None,
+    )
+
+
+def _text_bytes(element: etree._Element | None, what: str) -> bytes:
+    if element is None or len(element):
+        raise SecurityError(f"{what} must hold base64 text only")
+    text = "".join((element.text or "").split()).encode("ascii", "replace")
+    try:
+        value = base64.b64decode(text, validate=True)
+    except ValueError:
+        value = None
+    if value is None or base64.b64encode(value) != text:
+        raise SecurityError(f"{what} is not xs:base64Binary")
+    return value
+
+
+def _check_signature_value(
+    certificate: x509.Certificate, method: SignatureMethod, value: bytes, signed: bytes
+) -> None:
+    """SecurityError unless ``value`` is ``method``'s signature of ``signed`` by the key of
+    ``certificate`` (an XML-DSig ECDSA value is r and s concatenated, each the curve's size)."""
+    key = certificate.public_key()
+    digest = _SIGNATURE_HASHES[method]()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(value, signed, padding.PKCS1v15(), digest)
+        else:
+            size = (key.curve.key_size + 7) // 8
+            if len(value) != 2 * size:
+                raise InvalidSignature
+            r, s = int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big")
+            key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(digest))
+    except InvalidSignature:
+        raise SecurityError(
+            "the signature does not verify: the SignatureValue does not match", failed_check=True
+        ) from None
 
 
 def _envelope_namespace(envelope: etree._Element) -> str:
@@ -333,21 +405,26 @@ def _element_children(element: etree._Element) -> list[etree._Element]:
 def _check_exclusive_c14n(element: etree._Element, what: str) -> None:
     if element.get("Algorithm") != EXC_C14N:
         raise SecurityError(f"{what} is {element.get('Algorithm')!r}, not exclusive C14N")
-    extra = [
-        child
-        for child in _element_children(element)
-        if child.tag != f"{{{EXC_C14N}}}InclusiveNamespaces"
-    ]
-    if extra:
-        raise SecurityError(f"{what} holds an unexpected {etree.QName(extra[0]).localname}")
+    children = _element_children(element)
+    if children and (
+        len(children) > 1
+        or children[0].tag != f"{{{EXC_C14N}}}InclusiveNamespaces"
+        or _element_children(children[0])
+    ):
+        raise SecurityError(f"{what} holds more than one InclusiveNamespaces")
 
 
 def _check_signature_shape(
-    signature: etree._Element, expected_uris: set[str], token_id: str
-) -> SignatureMethod:
-    """The signature method, once the Signature is shaped as the rules say: SignedInfo,
-    SignatureValue and KeyInfo only, allowed algorithms, references to exactly
-    ``expected_uris``, and a KeyInfo that is a reference to the token ``token_id``."""
+    signature: etree._Element,
+    required: Mapping[str, etree._Element],
+    optional: Mapping[str, etree._Element],
+    token_id: str,
+) -> tuple[SignatureMethod, dict[etree._Element, tuple[str, str, tuple[str, ...]]]]:
+    """The signature method and, per Reference, the Id it names, its digest (a hashlib name)
+    and its InclusiveNamespaces prefixes, once the Signature is shaped as the rules say:
+    SignedInfo, SignatureValue and KeyInfo only, allowed algorithms, one reference to each of
+    ``required`` and none but to those and ``optional``, and a KeyInfo that is a reference to
+    the token ``token_id``."""
     ds = f"{{{DS}}}"
     tags = [child.tag for child in _element_children(signature)]
     if tags != [ds + "SignedInfo", ds + "SignatureValue", ds + "KeyInfo"]:
@@ -369,13 +446,26 @@ def _check_signature_shape(
     references = parts[2:]
     if any(reference.tag != ds + "Reference" for reference in references):
         raise SecurityError("SignedInfo holds something other than References")
-    uris = [reference.get("URI") for reference in references]
-    if len(uris) != len(expected_uris) or set(uris) != expected_uris:
-        raise SecurityError(
-            f"the signature references {uris}, not exactly the Body and the Timestamp"
+    uris = [reference.get("URI") or "" for reference in references]
+    named = [uri[1:] for uri in uris if uri.startswith("#")]
+    missing = sorted(set(required) - set(named))
+    unexpected = sorted(set(named) - set(required) - set(optional))
+    if missing or unexpected or len(named) != len(uris) or len(set(named)) != len(named):
+        problem = (
+            f"#{missing[0]} is not covered"
+            if missing
+            else f"#{unexpected[0]} is not a part it may sign"
+            if unexpected
+            else "each part once, by Id only"
         )
-    for reference in references:
-        _check_reference(reference)
+        shown = ", ".join(uris[:4]) + (", ..." if len(uris) > 4 else "")
+        raise SecurityError(
+            f"the signature references [{shown}]: not exactly the parts it must sign ({problem})"
+        )
+    checked = {
+        reference: (target, *_check_reference(reference))
+        for reference, target in zip(references, named, strict=True)
+    }
     key_info = _element_children(signature.find(ds + "KeyInfo"))
     token_reference = key_info[0] if len(key_info) == 1 else None
     if token_reference is None or token_reference.tag != f"{{{WSSE}}}SecurityTokenReference":
@@ -387,10 +477,11 @@ def _check_signature_shape(
         or pointers[0].get("URI") != f"#{token_id}"
     ):
         raise SecurityError("the SecurityTokenReference must point at the BinarySecurityToken")
-    return method
+    return method, checked
 
 
-def _check_reference(reference: etree._Element) -> None:
+def _check_reference(reference: etree._Element) -> tuple[str, tuple[str, ...]]:
+    """The Reference's digest (a hashlib name) and InclusiveNamespaces prefixes."""
     ds = f"{{{DS}}}"
     parts = _element_children(reference)
     if [p.tag for p in parts] != [ds + "Transforms", ds + "DigestMethod", ds + "DigestValue"]:
@@ -403,8 +494,15 @@ def _check_reference(reference: etree._Element) -> None:
         digest = DigestAlgorithm(parts[1].get("Algorithm"))
     except ValueError:
         digest = None
-    if digest not in DIGEST_METHODS:
+    if digest not in DIGEST_METHODS or _element_children(parts[1]):
         raise SecurityError(f"the digest method {parts[1].get('Algorithm')!r} is not allowed")
+    return _DIGEST_HASHES[digest], _inclusive_prefixes(transforms[0])
+
+
+def _inclusive_prefixes(c14n_method: etree._Element) -> tuple[str, ...]:
+    """The PrefixList of an exclusive C14N method's InclusiveNamespaces, if it has one."""
+    inclusive = c14n_method.find(f"{{{EXC_C14N}}}InclusiveNamespaces")
+    return () if inclusive is None else tuple((inclusive.get("PrefixList") or "").split())
 
 
 def _token_certificate(token: etree._Element) -> x509.Certificate:

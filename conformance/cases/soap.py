@@ -22,8 +22,8 @@ from temix.conformance.catalogue import Failed, NotApplicable, case
 from temix.conformance.trial import RawReply, Trial
 from temix.envelope import SOAP_1_1, SOAP_1_2, SOAP_VERSIONS, SoapVersion, parse_content_type
 from temix.namespaces import SOAP11, SOAP12, XSD, prefixed, resolve_qname
+from temix.wsdl import WSDL_NS
 
-WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 SOAP_OVER_HTTP = "http://schemas.xmlsoap.org/soap/http"
 SOAP12_HTTP_BINDING = "http://www.w3.org/2003/05/soap/bindings/HTTP/"
