@@ -8,6 +8,7 @@ whole TeMIX profile and the inputs are the development market's::
     [endpoint]
     soap-1-2 = true                 # SOAP 1.2 ports besides SOAP 1.1
     signed = true                   # WS-Security X.509 signatures on requests and replies
+    ws-addressing = true            # WS-Addressing 1.0 headers on requests and replies
     signature-algorithms = ["rsa-sha256", "ecdsa-sha256"]
 
     [features]
@@ -28,7 +29,8 @@ whole TeMIX profile and the inputs are the development market's::
     settlement-day = "2026-11-23"   # a day (market time) with balancing prices registered
 
 A test's ``requires`` names features by the names above: ``soap-1-2``, ``signed``,
-``rsa-sha256``, ``ecdsa-sha256``, the four product names, and each ``[features]`` flag.
+``ws-addressing``, ``rsa-sha256``, ``ecdsa-sha256``, the four product names, and each
+``[features]`` flag.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from temix.model import DEVELOPMENT_MARKET, ProductKind
 SIGNATURE_ALGORITHMS = ("rsa-sha256", "ecdsa-sha256")
 PRODUCTS = tuple(kind.value for kind in ProductKind)
 FLAGS = ("distribute", "quotes", "delivery", "positions", "settlement", "publication")
-FEATURES = frozenset({"soap-1-2", "signed", *SIGNATURE_ALGORITHMS, *PRODUCTS, *FLAGS})
+ENDPOINT_FLAGS = ("soap-1-2", "signed", "ws-addressing")
+FEATURES = frozenset({*ENDPOINT_FLAGS, *SIGNATURE_ALGORITHMS, *PRODUCTS, *FLAGS})
 INPUTS = (
     "market-context",
     "node",
@@ -99,13 +102,11 @@ class Capabilities:
         endpoint = _table(document, "endpoint")
         features_table = _table(document, "features")
         inputs_table = _table(document, "inputs")
-        _only(endpoint, {"soap-1-2", "signed", "signature-algorithms"}, "[endpoint]")
+        _only(endpoint, {*ENDPOINT_FLAGS, "signature-algorithms"}, "[endpoint]")
         _only(features_table, {"products", *FLAGS}, "[features]")
         _only(inputs_table, set(INPUTS), "[inputs]")
         features = {
-            name
-            for name in ("soap-1-2", "signed")
-            if _flag(endpoint, name, "[endpoint]", default=True)
+            name for name in ENDPOINT_FLAGS if _flag(endpoint, name, "[endpoint]", default=True)
         }
         features |= _names(endpoint, "signature-algorithms", SIGNATURE_ALGORITHMS, "[endpoint]")
         features |= _names(features_table, "products", PRODUCTS, "[features]")

@@ -49,6 +49,7 @@ class Group(Enum):
     """The catalogue's groups, in the order a run takes them; the value is the id's middle."""
 
     SOAP = "WSD"
+    ADDRESSING = "WSA"
     SCHEMA = "SCH"
     MARKET = "MKT"
     TENDERS = "TND"
@@ -68,6 +69,7 @@ class Group(Enum):
 
 _GROUP_TITLES = {
     Group.SOAP: "SOAP and WSDL",
+    Group.ADDRESSING: "WS-Addressing",
     Group.SCHEMA: "Schema",
     Group.MARKET: "Market context",
     Group.TENDERS: "Tenders",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -492,13 +492,19 @@ class Trial:
         version: SoapVersion = SOAP_1_1,
         signer: Credentials | str | None = None,
         signed_at: datetime | None = None,
+        headers: Sequence[etree._Element] = (),
     ) -> etree._Element:
-        """``payload`` (a :mod:`temix.payloads` value or an element) in an Envelope, signed by
-        ``signer`` (credentials, or a party of the key directory; default: the suite's party)
-        at ``signed_at`` (default: now). Unsigned when the endpoint does not declare
+        """``payload`` (a :mod:`temix.payloads` value or an element) in an Envelope with the
+        header blocks ``headers``, signed by ``signer`` (credentials, or a party of the key
+        directory; default: the suite's party) at ``signed_at`` (default: now), over the Body,
+        the Timestamp and every header block. Unsigned when the endpoint does not declare
         ``signed``; ``signer=""`` leaves it unsigned too."""
         element = payload if isinstance(payload, etree._Element) else codec.encode(payload)
         envelope = wrap(element, version)
+        if headers:
+            header = etree.Element(f"{{{version.envelope_ns}}}Header")
+            header.extend(headers)
+            envelope.insert(0, header)
         if signer == "" or not self.capabilities.declares("signed"):
             return envelope
         credentials = (
