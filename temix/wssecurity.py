@@ -59,7 +59,7 @@ from signxml.algorithms import SignatureConstructionMethod
 from temix.codec import format_instant
 from temix.namespaces import SOAP11, SOAP12
 from temix.wsaddressing import WSA
-from temix.xmlsafe import parse_bytes
+from temix.xmlsafe import parse_canonical
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -258,7 +258,8 @@ def verify_envelope(
     }
     for block in _header_blocks(header, security):
         if etree.QName(block).namespace in MUST_SIGN_HEADER_NAMESPACES:
-            required[_required_id(block, f"the header {etree.QName(block).localname}")] = block
+            name = f"the header {etree.QName(block).localname} is not signed: it"
+            required[_required_id(block, name)] = block
     token_id = _required_id(token, "the BinarySecurityToken")
     optional = {
         block.get(WSU_ID): block
@@ -293,7 +294,7 @@ def verify_envelope(
         raise SecurityError(f"the signature does not verify: {error}", failed_check=True) from None
     _check_signature_value(certificate, method, signature_value, canonical_signed_info)
     return Verified(
-        body=parse_bytes(canonical_body).getroot(),
+        body=parse_canonical(canonical_body),
         certificate=certificate,
         signer=signer,
         created=created,

@@ -193,3 +193,20 @@ def test_a_rewritten_ecdsa_signature_still_verifies_and_keeps_its_replay_key():
     value.text = base64.b64encode(r + (P256_ORDER - s).to_bytes(32, "big")).decode()
     rewritten = verify(etree.tostring(envelope))
     assert rewritten.replay_key == verify(original).replay_key
+
+
+def test_a_body_whose_canonical_form_repeats_many_namespace_declarations_verifies():
+    """Exclusive C14N declares a namespace in every subtree that first uses it: 600 items that
+    each use one give 600 declarations in the signed copy, more than a received document may
+    hold, and the message still verifies."""
+    items = b"".join(b'<p:item><q:x xmlns:q="urn:q">1</q:x></p:item>' for _ in range(600))
+    envelope = etree.fromstring(
+        f'<e:Envelope xmlns:e="{SOAP11}" xmlns:q="urn:q"><e:Body>'.encode()
+        + b'<p:order xmlns:p="urn:example">'
+        + items
+        + b"</p:order></e:Body></e:Envelope>"
+    )
+    credentials = pki.party_credentials("rep", KeyAlgorithm.ECDSA)
+    sign_envelope(envelope, credentials.key, credentials.certificate, NOW)
+    verified = verify(etree.tostring(envelope))
+    assert len(verified.body[0]) == 600
