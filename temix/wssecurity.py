@@ -82,13 +82,6 @@ SIGNATURE_METHODS = frozenset(
 DIGEST_METHODS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512})
 MUST_SIGN_HEADER_NAMESPACES = frozenset({WSA})
 """Header blocks in these namespaces change what a request means: a signature must cover each."""
-_SIGNATURE_HASHES = {
-    SignatureMethod.RSA_SHA256: hashes.SHA256,
-    SignatureMethod.RSA_SHA512: hashes.SHA512,
-    SignatureMethod.ECDSA_SHA256: hashes.SHA256,
-    SignatureMethod.ECDSA_SHA384: hashes.SHA384,
-}
-_DIGEST_HASHES = {DigestAlgorithm.SHA256: "sha256", DigestAlgorithm.SHA512: "sha512"}
 RSA_KEY_BITS = (2048, 4096)
 """The RSA key sizes accepted, smallest and largest (a huge key makes verifying slow)."""
 EC_CURVES = frozenset({"secp256r1", "secp384r1"})
@@ -276,12 +269,7 @@ def verify_envelope(
     canonical_body = b""
     for reference, (target_id, digest, prefixes) in references.items():
         canonical = _canonical(targets[target_id], prefixes)
-        expected = _text_bytes(reference.find(f"{{{DS}}}DigestValue"), "a DigestValue")
-        if not hmac.compare_digest(hashlib.new(digest, canonical).digest(), expected):
-            raise SecurityError(
-                f"the signature does not verify: #{target_id} changed after signing",
-                failed_check=True,
-            )
+        _check_digest(reference, target_id, digest, canonical)
         if targets[target_id] is body:
             canonical_body = canonical
     signed_info = signature.find(f"{{{DS}}}SignedInfo")
@@ -320,6 +308,19 @@ def _canonical(element: etree._Element, prefixes: Sequence[str]) -> bytes:
     )
 
 
+def _check_digest(
+    reference: etree._Element, target_id: str, digest: DigestAlgorithm, canonical: bytes
+) -> None:
+    """SecurityError unless the Reference's DigestValue is ``digest`` of ``canonical``."""
+    expected = _text_bytes(reference.find(f"{{{DS}}}DigestValue"), "a DigestValue")
+    actual = hashlib.new(digest.name.lower(), canonical).digest()
+    if not hmac.compare_digest(actual, expected):
+        raise SecurityError(
+            f"the signature does not verify: #{target_id} changed after signing",
+            failed_check=True,
+        )
+
+
 def _text_bytes(element: etree._Element | None, what: str) -> bytes:
     if element is None or len(element):
         raise SecurityError(f"{what} must hold base64 text only")
@@ -339,7 +340,7 @@ def _check_signature_value(
     """SecurityError unless ``value`` is ``method``'s signature of ``signed`` by the key of
     ``certificate`` (an XML-DSig ECDSA value is r and s concatenated, each the curve's size)."""
     key = certificate.public_key()
-    digest = _SIGNATURE_HASHES[method]()
+    digest = getattr(hashes, method.name.split("_", 1)[1])()  # RSA_SHA256: hashes.SHA256
     try:
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(value, signed, padding.PKCS1v15(), digest)
@@ -420,9 +421,9 @@ def _check_signature_shape(
     required: Mapping[str, etree._Element],
     optional: Mapping[str, etree._Element],
     token_id: str,
-) -> tuple[SignatureMethod, dict[etree._Element, tuple[str, str, tuple[str, ...]]]]:
-    """The signature method and, per Reference, the Id it names, its digest (a hashlib name)
-    and its InclusiveNamespaces prefixes, once the Signature is shaped as the rules say:
+) -> tuple[SignatureMethod, dict[etree._Element, tuple[str, DigestAlgorithm, tuple[str, ...]]]]:
+    """The signature method and, per Reference, the Id it names, its digest method and its
+    InclusiveNamespaces prefixes, once the Signature is shaped as the rules say:
     SignedInfo, SignatureValue and KeyInfo only, allowed algorithms, one reference to each of
     ``required`` and none but to those and ``optional``, and a KeyInfo that is a reference to
     the token ``token_id``."""
@@ -481,8 +482,8 @@ def _check_signature_shape(
     return method, checked
 
 
-def _check_reference(reference: etree._Element) -> tuple[str, tuple[str, ...]]:
-    """The Reference's digest (a hashlib name) and InclusiveNamespaces prefixes."""
+def _check_reference(reference: etree._Element) -> tuple[DigestAlgorithm, tuple[str, ...]]:
+    """The Reference's digest method and InclusiveNamespaces prefixes."""
     ds = f"{{{DS}}}"
     parts = _element_children(reference)
     if [p.tag for p in parts] != [ds + "Transforms", ds + "DigestMethod", ds + "DigestValue"]:
@@ -497,7 +498,7 @@ def _check_reference(reference: etree._Element) -> tuple[str, tuple[str, ...]]:
         digest = None
     if digest not in DIGEST_METHODS or _element_children(parts[1]):
         raise SecurityError(f"the digest method {parts[1].get('Algorithm')!r} is not allowed")
-    return _DIGEST_HASHES[digest], _inclusive_prefixes(transforms[0])
+    return digest, _inclusive_prefixes(transforms[0])
 
 
 def _inclusive_prefixes(c14n_method: etree._Element) -> tuple[str, ...]:

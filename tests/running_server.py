@@ -8,7 +8,8 @@ import re
 import signal
 import ssl
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from temix.client.demo.launcher import TEMIX, first_line
 from temix.envelope import SOAP_1_1, SoapVersion, request_headers
 from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.server.services import sender_of
+from temix.server.store import Store, Unit
 
 WSDL_LINE = re.compile(rb"WSDL (https?)://127\.0\.0\.1:(\d+)/\?wsdl")
 READY_TIMEOUT = 30.0
@@ -162,6 +164,16 @@ class RunningServer:
         )
         tag = codec.PAYLOAD_ELEMENTS[type(payload)]
         return self.post(body, SOAP_ACTIONS[tag][version], version)
+
+    @contextmanager
+    def reading(self) -> Iterator[Unit]:
+        """A read-only look at the server's database."""
+        store = Store.open(self.database_url)
+        try:
+            with store.transaction(write=False) as unit:
+                yield unit
+        finally:
+            store.close()
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)

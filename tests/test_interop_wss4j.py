@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +42,7 @@ from temix.envelope import SOAP_1_1
 from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.model import Interval
 from temix.namespaces import SOAP11
-from temix.server.store import Store, Unit, sqlite_url
+from temix.server.store import sqlite_url
 from temix.wsaddressing import ANONYMOUS, WSA
 from temix.wssecurity import DS, EXC_C14N, WSSE, WSU, WSU_ID
 
@@ -230,17 +229,6 @@ def exchange(
     return Exchange(action, message_id, signed, answer, verdict)
 
 
-@contextmanager
-def reading(server: RunningServer) -> Iterator[Unit]:
-    """A read-only look at ``server``'s database."""
-    store = Store.open(server.database_url)
-    try:
-        with store.transaction(write=False) as unit:
-            yield unit
-    finally:
-        store.close()
-
-
 # --- A trade signed by WSS4J ------------------------------------------------------------------
 
 
@@ -364,7 +352,7 @@ def test_a_request_the_server_cannot_trust_is_a_security_fault(
         signer,
         *REFUSALS[case],
     )
-    with reading(server) as unit:
+    with server.reading() as unit:
         stored = unit.tender(offered.tender_id)
         causes = [
             entry.verification_detail

@@ -19,7 +19,7 @@ from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.keys import KeyDirectory
 from temix.namespaces import resolve_qname
 from temix.server.security import REFUSED, SECURITY_REFUSED, VERIFIED
-from temix.server.store import Store, sqlite_url
+from temix.server.store import sqlite_url
 from temix.wsaddressing import WSA, request_headers
 from temix.wssecurity import SecurityError, verify_envelope
 
@@ -87,21 +87,13 @@ def header_text(root: etree._Element, name: str) -> list[str]:
 
 
 def stored_tender(server: RunningServer, tender_id: str) -> bool:
-    store = Store.open(server.database_url)
-    try:
-        with store.transaction(write=False) as unit:
-            return unit.tender(tender_id) is not None
-    finally:
-        store.close()
+    with server.reading() as unit:
+        return unit.tender(tender_id) is not None
 
 
 def last_ledger_entries(server: RunningServer, count: int) -> list:
-    store = Store.open(server.database_url)
-    try:
-        with store.transaction(write=False) as unit:
-            return unit.ledger()[-count:]
-    finally:
-        store.close()
+    with server.reading() as unit:
+        return unit.ledger()[-count:]
 
 
 @pytest.mark.parametrize("version", [SOAP_1_1, SOAP_1_2], ids=["soap11", "soap12"])
