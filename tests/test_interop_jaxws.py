@@ -10,10 +10,12 @@ Against a signed server with RSA keys and one with ECDSA keys, the Java client, 
 ``customer``, creates a tender offered to ``customer``, reads it back, accepts part of it and reads
 what remains; then ``customer`` signs a tender in ``rep``'s name (403), a signed request has its
 Body changed after signing, and one is signed with a key that is not its certificate's (both the
-``wsse:FailedCheck`` fault). The test checks what the client printed, then what the server
-recorded, from Python: the transaction (a signed EiRequestTransaction as the tender's author, and
-the store), the tender's remaining rate, and the ledger (the Java requests ``verified`` for their
-signers, the two bad ones ``refused``, nothing stored for them).
+``wsse:FailedCheck`` fault). JAX-WS sends WS-Addressing headers on its own (the WSDL declares
+WS-Addressing), and the handler signs them too. The test checks what the client printed, then
+what the server recorded, from Python: the transaction (a signed EiRequestTransaction as the
+tender's author, and the store), the tender's remaining rate, and the ledger (the Java requests
+``verified`` for their signers with their MessageIDs, the two bad ones ``refused``, nothing
+stored for them).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -38,7 +39,7 @@ from temix.keys import KeyAlgorithm, fingerprint
 from temix.model import Interval
 from temix.server.app import DEVELOPMENT_MARKET
 from temix.server.security import REFUSED, SECURITY_REFUSED, VERIFIED
-from temix.server.store import Store, Unit, sqlite_url
+from temix.server.store import sqlite_url
 from temix.wssecurity import WSSE
 
 JAVA_SOURCES = Path(__file__).parent / "java"
@@ -224,17 +225,6 @@ def exchange(jaxws_client: JaxwsClient, signed_server: RunningServer) -> Exchang
     return Exchange(run, jaxws_client.run(signed_server, run))
 
 
-@contextmanager
-def reading(server: RunningServer) -> Iterator[Unit]:
-    """A read-only look at ``server``'s database."""
-    store = Store.open(server.database_url)
-    try:
-        with store.transaction(write=False) as unit:
-            yield unit
-    finally:
-        store.close()
-
-
 # --- What the Java client saw -----------------------------------------------------------------
 
 
@@ -278,7 +268,7 @@ def test_a_tender_signed_in_another_partys_name_is_refused(
 ) -> None:
     assert exchange.steps["impersonation"]["code"] == "403"
     assert exchange.steps["impersonation"]["tenders"] == ""
-    with reading(signed_server) as unit:
+    with signed_server.reading() as unit:
         assert unit.tender(f"{exchange.tender_id}-I") is None
 
 
@@ -291,7 +281,7 @@ def test_a_body_changed_after_signing_or_a_foreign_key_is_a_security_fault(
     assert fields["reason"] == SECURITY_REFUSED
 
     marker = f">{exchange.run}-{step}<".encode()
-    with reading(signed_server) as unit:
+    with signed_server.reading() as unit:
         entries = [entry for entry in unit.ledger() if marker in entry.request]
         assert unit.tender(f"{exchange.tender_id}-{REFUSED_TENDERS[step]}") is None
     assert [(entry.verification, entry.http_status) for entry in entries] == [(REFUSED, 500)]
@@ -323,7 +313,7 @@ def test_the_server_recorded_the_trade(exchange: Exchange, signed_server: Runnin
     assert product.market_context == DEVELOPMENT_MARKET.uri
     assert (product.description.quantity, product.description.price) == (ACCEPTED, PRICE)
 
-    with reading(signed_server) as unit:
+    with signed_server.reading() as unit:
         record = unit.transaction(exchange.transaction_id)
         offer = unit.tender(exchange.tender_id)
     assert record is not None
@@ -336,7 +326,7 @@ def test_the_ledger_has_the_java_requests_verified_for_their_signers(
     exchange: Exchange, signed_server: RunningServer
 ) -> None:
     assert signed_server.keys is not None
-    with reading(signed_server) as unit:
+    with signed_server.reading() as unit:
         entries = {entry.request_id: entry for entry in unit.ledger()}
     for step, operation, party, outcome in (
         ("create", "EiCreateTender", AUTHOR, "200"),
@@ -354,3 +344,7 @@ def test_the_ledger_has_the_java_requests_verified_for_their_signers(
         )
         party_fingerprint = fingerprint(signed_server.keys.party(party).certificate)
         assert entry.verification_detail == f"{party} sha256:{party_fingerprint}"
+        # JAX-WS turns WS-Addressing on by itself: the served WSDL declares it. The handler
+        # signs its headers, and the server addressed its signed reply to the request.
+        assert entry.message_id is not None
+        assert entry.reply_message_id is not None

@@ -6,7 +6,8 @@ tender offered to the customer, the customer requests it, accepts part of it wit
 eiCreateTransaction naming the tender and requests it again. Every request is signed by node
 soap's own ``WSSecurityCert`` (xml-crypto) with the party's RSA key, and the server accepts the
 signatures: the ledger records each of them as verified, for the party that signed. What the
-server stored is read back from its database.
+server stored is read back from its database. Each SOAP version runs twice: plain, and with
+WS-Addressing headers that node soap signs too, whose replies relate to their requests.
 
 node soap's defaults are not what the server accepts; the client sets
 ``signerOptions.idMode = "wssecurity"`` (without it the Body and the Timestamp get a plain
@@ -79,10 +80,12 @@ pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "
 @dataclass(frozen=True)
 class NodeRun:
     """One run of the node client: its id (in every tender, transaction and request id), the
-    SOAP version it spoke, and the JSON line it printed for each step, by step name."""
+    SOAP version it spoke, whether it sent WS-Addressing headers, and the JSON line it printed
+    for each step, by step name."""
 
     run_id: str
     soap: str
+    addressing: bool
     steps: dict[str, dict]
 
     @property
@@ -109,10 +112,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             running.stop()
 
 
-@pytest.fixture(scope="module", params=["1.1", "1.2"], ids=["soap11", "soap12"])
+@pytest.fixture(
+    scope="module",
+    params=[("1.1", False), ("1.2", False), ("1.1", True), ("1.2", True)],
+    ids=["soap11", "soap12", "soap11-ws-addressing", "soap12-ws-addressing"],
+)
 def node_run(request: pytest.FixtureRequest, server: RunningServer) -> NodeRun:
-    """The node client's whole exchange with ``server`` in one SOAP version."""
-    soap = request.param
+    """The node client's whole exchange with ``server`` in one SOAP version, with or without
+    WS-Addressing headers (which its signature then covers too)."""
+    soap, addressing = request.param
     run_id = f"node{soap.replace('.', '')}-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     start = tomorrow(15)
@@ -138,6 +146,8 @@ def node_run(request: pytest.FixtureRequest, server: RunningServer) -> NodeRun:
             format_instant(now.replace(microsecond=0) + timedelta(hours=2)),
             "--run",
             run_id,
+            "--addressing",
+            "yes" if addressing else "no",
         ],
         capture_output=True,
         text=True,
@@ -151,7 +161,7 @@ def node_run(request: pytest.FixtureRequest, server: RunningServer) -> NodeRun:
         assert step["soap"] == soap
         steps[step["step"]] = step
     assert list(steps) == STEPS, completed.stdout + completed.stderr
-    return NodeRun(run_id, soap, steps)
+    return NodeRun(run_id, soap, addressing, steps)
 
 
 def ledger_entries(server: RunningServer) -> list[LedgerEntry]:
@@ -199,6 +209,12 @@ def test_node_soap_creates_finds_and_accepts_a_tender(node_run: NodeRun) -> None
     assert again["responseCode"] == "200", again
     assert Decimal(again["tender"]["quantity"]) == TENDERED - ACCEPTED
 
+    for step in (created, seen, accepted, again):
+        if node_run.addressing:
+            assert step["messageID"] and step["relatesTo"] == step["messageID"], step
+        else:
+            assert (step["messageID"], step["relatesTo"]) == (None, None), step
+
 
 def test_the_server_stored_the_trade(node_run: NodeRun, server: RunningServer) -> None:
     store = Store.open(server.database_url)
@@ -226,6 +242,7 @@ def test_the_ledger_verified_every_node_signature(node_run: NodeRun, server: Run
         assert entry.verification_detail == signer_detail(server, step["party"])
         assert (entry.party_id, entry.request_id) == (step["party"], step["requestID"])
         assert entry.http_status == 200
+        assert entry.message_id == step["messageID"]
 
 
 def test_a_request_signed_by_another_party_is_refused(

@@ -6,15 +6,20 @@
 // Then it sends two requests the server must refuse: a payload signed by another party, and a
 // signature made with one party's key under another party's certificate.
 //
+// With --addressing yes, every request also carries WS-Addressing 1.0 headers (wsa:Action and
+// wsa:To with mustUnderstand, a wsa:MessageID, an anonymous wsa:ReplyTo), which the signature
+// covers too (WSSecurityCert's additionalReferences).
+//
 // Each step prints one JSON line on stdout; tests/test_interop_node.py runs this and checks them.
 //
 // Usage:
 //   node temix-client.js --wsdl URL --soap 1.1|1.2 --parties DIR --author NAME --acceptor NAME
-//     --start ISO --duration ISO8601-DURATION --expires ISO --run ID
+//     --start ISO --duration ISO8601-DURATION --expires ISO --run ID [--addressing yes|no]
 // where DIR holds NAME.key (PKCS #8 PEM) and NAME.pem (certificate) for both parties, and ID
 // makes the tender, transaction and request ids unique.
 'use strict';
 
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -33,12 +38,18 @@ const MARKET_CONTEXT = 'urn:temix:market:development';
 const TENDERED_MW = '2.5';
 const ACCEPTED_MW = '1.5';
 const PRICE = '42.50';
+const EI_WSDL = 'http://docs.oasis-open.org/ns/energyinterop/201110/wsdl';
+const WSA = 'http://www.w3.org/2005/08/addressing';
+const WSA_HEADERS = ['wsa:Action', 'wsa:To', 'wsa:MessageID', 'wsa:ReplyTo'];
 
 const REQUIRED = [
   'wsdl', 'soap', 'parties', 'author', 'acceptor', 'start', 'duration', 'expires', 'run',
 ];
 const { values: args } = parseArgs({
-  options: Object.fromEntries(REQUIRED.map((name) => [name, { type: 'string' }])),
+  options: {
+    ...Object.fromEntries(REQUIRED.map((name) => [name, { type: 'string' }])),
+    addressing: { type: 'string', default: 'no' },
+  },
   strict: true,
 });
 const missing = REQUIRED.filter((name) => args[name] === undefined);
@@ -47,6 +58,7 @@ if (missing.length > 0 || !['1.1', '1.2'].includes(args.soap)) {
   process.exit(2);
 }
 const SOAP12 = args.soap === '1.2';
+const ADDRESSING = args.addressing === 'yes';
 const PORT_SUFFIX = SOAP12 ? 'Soap12Port' : 'Soap11Port';
 
 function credentials(party) {
@@ -68,16 +80,35 @@ function security(keyOf, certificateOf) {
     digestAlgorithm: SHA256,
     signatureTransformations: [EXC_C14N],
     signerOptions: { prefix: 'ds', idMode: 'wssecurity' },
+    additionalReferences: ADDRESSING ? WSA_HEADERS : [],
   });
+}
+
+// The WS-Addressing headers of one request to `operation`, and its MessageID.
+function addressing(client, operation) {
+  const messageId = `urn:uuid:${crypto.randomUUID()}`;
+  const must = 'soap:mustUnderstand="1"';
+  client.clearSoapHeaders();
+  client.addSoapHeader(`<wsa:Action xmlns:wsa="${WSA}" ${must}>${EI_WSDL}/${operation}</wsa:Action>`);
+  client.addSoapHeader(`<wsa:To xmlns:wsa="${WSA}" ${must}>${args.wsdl.split('?')[0]}</wsa:To>`);
+  client.addSoapHeader(`<wsa:MessageID xmlns:wsa="${WSA}">${messageId}</wsa:MessageID>`);
+  client.addSoapHeader(
+    `<wsa:ReplyTo xmlns:wsa="${WSA}"><wsa:Address>${WSA}/anonymous</wsa:Address></wsa:ReplyTo>`,
+  );
+  return messageId;
 }
 
 // Calls an operation of the port for the SOAP version asked for, signed by `signer` (a party's
 // credentials) under `certificate` (the same party's, unless a test wants a mismatch).
 function call(client, service, operation, body, signer, certificate = signer) {
   client.setSecurity(security(signer, certificate));
+  const messageID = ADDRESSING ? addressing(client, operation) : null;
   const method = client.TemixService[`${service}${PORT_SUFFIX}`][operation];
   return new Promise((resolve) => {
-    method(body, (error, result) => resolve({ error, result }));
+    method(body, (error, result, raw, header) => {
+      const relatesTo = header ? text(header.RelatesTo) : null;
+      resolve({ error, result, messageID, relatesTo });
+    });
   });
 }
 
@@ -156,10 +187,15 @@ function text(value) {
 }
 
 function outcome(reply) {
+  const addressed = { messageID: reply.messageID, relatesTo: reply.relatesTo };
   if (reply.error) {
-    return { fault: fault(reply.error), httpStatus: reply.error.response?.status ?? null };
+    return {
+      fault: fault(reply.error),
+      httpStatus: reply.error.response?.status ?? null,
+      ...addressed,
+    };
   }
-  return { responseCode: text(reply.result?.eiResponse?.responseCode) };
+  return { responseCode: text(reply.result?.eiResponse?.responseCode), ...addressed };
 }
 
 // The most precise code of a SOAP fault: the SOAP 1.1 faultcode or the SOAP 1.2 Subcode.

@@ -16,6 +16,7 @@ import javax.xml.XMLConstants;
 import javax.xml.crypto.dom.DOMStructure;
 import javax.xml.crypto.dsig.CanonicalizationMethod;
 import javax.xml.crypto.dsig.DigestMethod;
+import javax.xml.crypto.dsig.Reference;
 import javax.xml.crypto.dsig.SignatureMethod;
 import javax.xml.crypto.dsig.SignedInfo;
 import javax.xml.crypto.dsig.Transform;
@@ -48,13 +49,15 @@ import org.w3c.dom.NodeList;
  * (mustUnderstand) holding a {@code wsu:Timestamp} (Created now, Expires five minutes later), the
  * signer's certificate as an X.509 v3 {@code wsse:BinarySecurityToken} and a {@code ds:Signature}
  * made with the JDK's {@code javax.xml.crypto.dsig}: exclusive C14N, RSA-SHA256 or ECDSA-SHA256 by
- * the key, and two SHA-256 references, to the {@code wsu:Id} of the Body and of the Timestamp. Its
+ * the key, and SHA-256 references to the {@code wsu:Id} of the Body, of the Timestamp and of each
+ * WS-Addressing header JAX-WS wrote (it writes them when the WSDL declares WS-Addressing). Its
  * KeyInfo is only a {@code wsse:SecurityTokenReference} to the token. With {@link #tamper} set, the
  * first {@code emix:quantity} in the Body is set to 1000 after signing.
  *
  * <p>Inbound, the reply is checked against the pinned server certificate: one Security header
- * holding one Timestamp, the server's own certificate as token, a signature over exactly the Body
- * and the Timestamp that verifies with that certificate's key ({@code VerifySoapSignature}). The
+ * holding one Timestamp, the server's own certificate as token, a signature over exactly the Body,
+ * the Timestamp and each WS-Addressing header that verifies with that certificate's key
+ * ({@code VerifySoapSignature}). The
  * verdict, {@code VALID} or {@code INVALID reason}, is kept for {@link #takeReplyVerdict}.
  */
 final class WsSecurityHandler implements SOAPHandler<SOAPMessageContext> {
@@ -67,6 +70,7 @@ final class WsSecurityHandler implements SOAPHandler<SOAPMessageContext> {
             "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0"
                     + "#Base64Binary";
     static final String EMIX = "http://docs.oasis-open.org/ns/emix/2011/06";
+    static final String WSA = "http://www.w3.org/2005/08/addressing";
     static final long LIFETIME_SECONDS = 300;
     static final String TAMPERED_QUANTITY = "1000";
 
@@ -167,21 +171,31 @@ final class WsSecurityHandler implements SOAPHandler<SOAPMessageContext> {
         declare(body, "wsu", WSU);
         body.setAttributeNS(WSU, "wsu:Id", bodyId);
 
+        List<Element> addressing = addressingHeaders(header);
+        for (int i = 0; i < addressing.size(); i++) {
+            declare(addressing.get(i), "wsu", WSU);
+            addressing.get(i).setAttributeNS(WSU, "wsu:Id", "WSA-" + i + "-" + suffix);
+        }
+
         XMLSignatureFactory factory = XMLSignatureFactory.getInstance("DOM");
         DigestMethod sha256 = factory.newDigestMethod(DigestMethod.SHA256, null);
         List<Transform> transforms =
                 List.of(
                         factory.newTransform(
                                 CanonicalizationMethod.EXCLUSIVE, (TransformParameterSpec) null));
+        List<Reference> references = new ArrayList<>();
+        references.add(factory.newReference("#" + bodyId, sha256, transforms, null, null));
+        references.add(factory.newReference("#" + timestampId, sha256, transforms, null, null));
+        for (Element block : addressing) {
+            String id = block.getAttributeNS(WSU, "Id");
+            references.add(factory.newReference("#" + id, sha256, transforms, null, null));
+        }
         SignedInfo signedInfo =
                 factory.newSignedInfo(
                         factory.newCanonicalizationMethod(
                                 CanonicalizationMethod.EXCLUSIVE, (C14NMethodParameterSpec) null),
                         factory.newSignatureMethod(signatureMethod(), null),
-                        List.of(
-                                factory.newReference("#" + bodyId, sha256, transforms, null, null),
-                                factory.newReference(
-                                        "#" + timestampId, sha256, transforms, null, null)));
+                        references);
 
         Element tokenReference = element(document, WSSE, "wsse:SecurityTokenReference");
         declare(tokenReference, "wsse", WSSE);
@@ -196,12 +210,26 @@ final class WsSecurityHandler implements SOAPHandler<SOAPMessageContext> {
         context.setDefaultNamespacePrefix("ds");
         context.setIdAttributeNS(body, WSU, "Id");
         context.setIdAttributeNS(timestamp, WSU, "Id");
+        for (Element block : addressing) {
+            context.setIdAttributeNS(block, WSU, "Id");
+        }
         factory.newXMLSignature(signedInfo, keyInfo).sign(context);
 
         if (tamper) {
             body.getElementsByTagNameNS(EMIX, "quantity").item(0).setTextContent(TAMPERED_QUANTITY);
         }
         message.saveChanges();
+    }
+
+    /** The header's WS-Addressing blocks, which change what a request means: signed too. */
+    private static List<Element> addressingHeaders(Element header) {
+        List<Element> found = new ArrayList<>();
+        for (Node child = header.getFirstChild(); child != null; child = child.getNextSibling()) {
+            if (child instanceof Element && WSA.equals(child.getNamespaceURI())) {
+                found.add((Element) child);
+            }
+        }
+        return found;
     }
 
     private String signatureMethod() {
@@ -269,17 +297,19 @@ final class WsSecurityHandler implements SOAPHandler<SOAPMessageContext> {
         if (!Arrays.equals(sent, serverCertificate.getEncoded())) {
             return "the token is not the server's certificate";
         }
-        Set<String> expected =
-                Set.of(
-                        "#" + body.getAttributeNS(WSU, "Id"),
-                        "#" + timestamp.getAttributeNS(WSU, "Id"));
+        Set<String> expected = new HashSet<>();
+        expected.add("#" + body.getAttributeNS(WSU, "Id"));
+        expected.add("#" + timestamp.getAttributeNS(WSU, "Id"));
+        for (Element block : addressingHeaders(header)) {
+            expected.add("#" + block.getAttributeNS(WSU, "Id"));
+        }
         Set<String> referenced = new HashSet<>();
         NodeList references = signature.getElementsByTagNameNS(XMLSignature.XMLNS, "Reference");
         for (int i = 0; i < references.getLength(); i++) {
             referenced.add(((Element) references.item(i)).getAttribute("URI"));
         }
-        if (references.getLength() != 2 || !referenced.equals(expected)) {
-            return "references " + referenced + " are not the Body and the Timestamp";
+        if (references.getLength() != expected.size() || !referenced.equals(expected)) {
+            return "references " + referenced + " are not the Body, Timestamp and WS-A headers";
         }
         PublicKey serverKey = serverCertificate.getPublicKey();
         return VerifySoapSignature.check(document, serverKey);
