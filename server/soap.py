@@ -411,8 +411,9 @@ class SoapApplication:
     is honoured; the WS-Addressing headers always are (:mod:`temix.wsaddressing`: they are
     read after the structure checks, the action is checked against the Body's operation, and
     every reply and fault to a request that used them is addressed).
-    ``request_filter(envelope, body, context)``, when given, runs after the structure checks and before dispatch, returns the Body to dispatch on and may raise
-    :class:`SoapFault`: it is the seam for the WS-Security steps (signature, timestamp, replay),
+    ``request_filter(envelope, body, context)``, when given, runs after the structure checks
+    and before dispatch, returns the Body to dispatch on and may raise :class:`SoapFault`: it
+    is the seam for the WS-Security steps (signature, timestamp, replay),
     which hand back the signed copy of the Body. ``reply_signer(envelope_bytes)``, when given,
     turns every SOAP reply (faults included) into the bytes sent. ``public_url`` fixes the
     address the WSDL announces (behind a proxy); otherwise it is the URL each WSDL request
