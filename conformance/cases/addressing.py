@@ -112,15 +112,20 @@ def not_stored(trial: Trial, tender_id: str) -> None:
     trial.expect(not listed, f"the refused request's tender {tender_id} was stored all the same")
 
 
+def tender_request(trial: Trial) -> tuple[p.CreateTender, str]:
+    """A create-tender request for a fresh tender offered to the counterparty, and its id."""
+    tender = trial.tender()
+    request = p.CreateTender(trial.new_id(), trial.party, trial.counterparty, (tender,))
+    return request, tender.tender_id
+
+
 def refused_tender(trial: Trial, version: SoapVersion, **changes: str) -> tuple[RawReply, str]:
     """A create-tender request with the addressing ``changes``, posted; its tender id."""
     route = trial.route(p.CreateTender, version)
-    tender = trial.tender()
-    request = p.CreateTender(trial.new_id(), trial.party, trial.counterparty, (tender,))
+    request, tender_id = tender_request(trial)
     headers = addressing_headers(trial, route.soap_action, version, **changes)
-    return trial.post(route, trial.envelope(request, version=version, headers=headers)), (
-        tender.tender_id
-    )
+    envelope = trial.envelope(request, version=version, headers=headers)
+    return trial.post(route, envelope), tender_id
 
 
 @case(
@@ -192,8 +197,7 @@ def action_not_supported(trial: Trial) -> None:
     other = trial.route(p.RequestTender, SOAP_1_2)
     if other.soap_action == route.soap_action:
         raise NotApplicable("EiCreateTender and EiRequestTender share one action")
-    tender = trial.tender()
-    request = p.CreateTender(trial.new_id(), trial.party, trial.counterparty, (tender,))
+    request, tender_id = tender_request(trial)
     headers = addressing_headers(trial, other.soap_action, SOAP_1_2)
     envelope = trial.envelope(request, version=SOAP_1_2, headers=headers)
     reply = trial.post(route, envelope, headers={"Content-Type": SOAP_1_2.content_type})
@@ -203,7 +207,7 @@ def action_not_supported(trial: Trial) -> None:
         f"eiCreateTender sent with the wsa:Action of {other.operation}: expected "
         f"wsa:ActionNotSupported, got {codes}",
     )
-    not_stored(trial, tender.tender_id)
+    not_stored(trial, tender_id)
 
 
 @case(
@@ -234,8 +238,7 @@ def only_anonymous(trial: Trial) -> None:
 def message_id_required(trial: Trial) -> None:
     version = SOAP_1_1
     route = trial.route(p.CreateTender, version)
-    tender = trial.tender()
-    request = p.CreateTender(trial.new_id(), trial.party, trial.counterparty, (tender,))
+    request, tender_id = tender_request(trial)
     headers = [
         block
         for block in addressing_headers(trial, route.soap_action, version)
@@ -247,7 +250,7 @@ def message_id_required(trial: Trial) -> None:
         f"{{{WSA}}}MessageAddressingHeaderRequired" in codes,
         f"expected wsa:MessageAddressingHeaderRequired, got {codes}",
     )
-    not_stored(trial, tender.tender_id)
+    not_stored(trial, tender_id)
 
 
 @case(
@@ -260,8 +263,7 @@ def message_id_required(trial: Trial) -> None:
 )
 def unsigned_addressing_header(trial: Trial) -> None:
     route = trial.route(p.CreateTender)
-    tender = trial.tender()
-    request = p.CreateTender(trial.new_id(), trial.party, trial.counterparty, (tender,))
+    request, tender_id = tender_request(trial)
     headers = addressing_headers(trial, route.soap_action, SOAP_1_1)
     message_id = f"{{{WSA}}}MessageID"
     signed = [block for block in headers if block.tag != message_id]
@@ -273,7 +275,7 @@ def unsigned_addressing_header(trial: Trial) -> None:
         reply.fault() is not None and reply.status >= 400,
         f"a wsa:MessageID added after signing: expected a refusal, got {reply.summary}",
     )
-    not_stored(trial, tender.tender_id)
+    not_stored(trial, tender_id)
 
 
 @case(
