@@ -79,7 +79,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _new_id() -> str:
+def new_id() -> str:
+    """A new id for a request, tender, transaction or delivery: a random UUID in hex."""
     return uuid.uuid4().hex
 
 
@@ -170,7 +171,7 @@ class Client:
         retries: int = 2,
         retry_delay: float = 0.5,
         clock: Callable[[], datetime] = _now,
-        new_id: Callable[[], str] = _new_id,
+        new_id: Callable[[], str] = new_id,
     ) -> None:
         if retries < 0:
             raise ValueError("retries cannot be negative")

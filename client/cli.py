@@ -7,9 +7,11 @@ with ``--json``; every failure is one ``error:`` line (or a few) on stderr and a
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -22,7 +24,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from temix.client.api import Client, Signing, tls_session
+from temix.client.api import Client, Signing, new_id, tls_session
 from temix.client.errors import (
     ClientError,
     Refused,
@@ -37,6 +39,7 @@ from temix.model import (
     DEVELOPMENT_MARKET,
     Delivery,
     Interface,
+    InterfaceKind,
     Interval,
     Location,
     MeterReading,
@@ -49,6 +52,7 @@ from temix.model import (
     Quote,
     Side,
     SiScale,
+    Target,
     Tender,
     Transaction,
     TransactiveState,
@@ -151,6 +155,20 @@ RATE = DecimalType(Decimal(0), inclusive=False)
 NON_NEGATIVE = DecimalType(Decimal(0))
 
 
+class IdentifierType(click.ParamType):
+    """An id, a party or a URI: any text but a blank one, which no payload may carry."""
+
+    name = "identifier"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if not value.strip():
+            self.fail("must not be blank", param, ctx)
+        return value
+
+
+IDENTIFIER = IdentifierType()
+
+
 class ReadingType(click.ParamType):
     """One metered interval as ``START,DURATION,QUANTITY``."""
 
@@ -172,6 +190,7 @@ class ReadingType(click.ParamType):
 
 SIDES = click.Choice([side.value for side in Side])
 PRODUCT_KINDS = click.Choice([kind.value for kind in ProductKind])
+INTERFACE_KINDS = click.Choice([kind.value for kind in InterfaceKind])
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -368,24 +387,46 @@ def failure(error: ClientError | NotFound | KeysError | OSError, connection: Con
     return Failure(EXIT_UNUSABLE, str(error))
 
 
+def _json_after_command(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_object(Connection).json_output = True
+
+
+_JSON_HELP = "Print one JSON document on stdout."
+
+
 class ClientGroup(click.Group):
-    """Ends a subcommand that fails with an ``error:`` message and the failure's exit status."""
+    """Gives every subcommand the group's ``--json`` too, and ends a subcommand that fails
+    with an ``error:`` message and the failure's exit status."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(
+            click.Option(
+                ["--json"],
+                is_flag=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_json_after_command,
+                help=_JSON_HELP,
+            )
+        )
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        json_output = bool(ctx.params.get("json_output"))
         try:
             try:
                 return super().invoke(ctx)
             except ModelError as error:
                 raise click.UsageError(str(error), ctx) from None
         except click.ClickException as error:
+            json_output = isinstance(ctx.obj, Connection) and ctx.obj.json_output
             if json_output:
                 _echo_json({"error": error.format_message(), "exit_status": error.exit_code})
             raise
         except (ClientError, NotFound, KeysError, OSError) as error:
             ended = failure(error, ctx.obj)
             click.echo(f"error: {ended.message}", err=True)
-            if json_output:
+            if ctx.obj.json_output:
                 _echo_json(
                     {
                         "error": ended.message,
@@ -426,6 +467,7 @@ def _existing_file(name: str, text: str):  # type: ignore[no-untyped-def]
 )
 @click.option(
     "--party",
+    type=IDENTIFIER,
     envvar="TEMIX_PARTY",
     show_envvar=True,
     metavar="NAME",
@@ -455,7 +497,7 @@ def _existing_file(name: str, text: str):  # type: ignore[no-untyped-def]
 @_existing_file("--tls-ca", "CA bundle to verify an https endpoint with.")
 @_existing_file("--tls-cert", "Client certificate for mutual TLS (PEM).")
 @_existing_file("--tls-key", "The client certificate's private key (PEM).")
-@click.option("--json", "json_output", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--json", "json_output", is_flag=True, help=_JSON_HELP)
 @click.pass_context
 def client(
     ctx: click.Context,
@@ -538,6 +580,7 @@ def _market_option(*, multiple: bool):  # type: ignore[no-untyped-def]
             "--market",
             "markets",
             multiple=True,
+            type=IDENTIFIER,
             metavar="URI",
             help="Only in this market context (repeatable).",
         )
@@ -545,26 +588,103 @@ def _market_option(*, multiple: bool):  # type: ignore[no-untyped-def]
         "--market",
         default=DEVELOPMENT_MARKET.uri,
         show_default=True,
+        type=IDENTIFIER,
         metavar="URI",
         help="The market context.",
     )
 
 
-_interface_option = click.option(
-    "--interface", required=True, metavar="NODE", help="The pnode id of the interface."
-)
+def _location_options(command):  # type: ignore[no-untyped-def]
+    """``--interface ID`` and ``--interface-kind KIND``: a one-point interface."""
+    command = click.option(
+        "--interface-kind",
+        type=INTERFACE_KINDS,
+        default=InterfaceKind.PNODE.value,
+        show_default=True,
+        help="What --interface names: a node or a device (its MRID).",
+    )(command)
+    return click.option(
+        "--interface",
+        type=IDENTIFIER,
+        metavar="ID",
+        help="The interface: a node's id, or a device's MRID.",
+    )(command)
+
+
+def _interface_options(command):  # type: ignore[no-untyped-def]
+    """A one-point interface, or a transport path with ``--point-of-receipt`` and
+    ``--point-of-delivery``."""
+    command = click.option(
+        "--point-of-delivery",
+        type=IDENTIFIER,
+        metavar="NODE",
+        help="A transport path: the node power is delivered at (with --point-of-receipt).",
+    )(command)
+    command = click.option(
+        "--point-of-receipt",
+        type=IDENTIFIER,
+        metavar="NODE",
+        help="A transport path: the node power is received at (with --point-of-delivery).",
+    )(command)
+    return _location_options(command)
+
+
+def _interface(
+    interface: str | None,
+    interface_kind: str,
+    point_of_receipt: str | None = None,
+    point_of_delivery: str | None = None,
+) -> Interface:
+    """The interface the options of :func:`_interface_options` name."""
+    path = (point_of_receipt, point_of_delivery)
+    if interface is not None and any(path):
+        raise click.UsageError(
+            "give --interface, or --point-of-receipt and --point-of-delivery, not both"
+        )
+    if any(path):
+        if point_of_receipt is None or point_of_delivery is None:
+            raise click.UsageError("--point-of-receipt and --point-of-delivery go together")
+        return TransportPath(point_of_receipt, point_of_delivery)
+    if interface is None:
+        raise click.UsageError(
+            "Missing option '--interface' (or --point-of-receipt and --point-of-delivery)"
+        )
+    return Location(interface, InterfaceKind(interface_kind))
+
+
 _party_option = click.option(
     "--party",
     "subject",
+    type=IDENTIFIER,
     metavar="PARTY",
     help="Another party's figures (an operator's request) [default: the --party of the group].",
 )
 
 
+_split_option = click.option(
+    "--split", type=DURATION, help="One figure per sub-interval this long."
+)
+
+
+def _split(interval: Interval, split: timedelta | None) -> tuple[Interval, ...]:
+    """``interval``, or its consecutive parts ``split`` long."""
+    if split is None:
+        return (interval,)
+    if interval.duration % split:
+        raise click.BadParameter(
+            f"{format_duration(split)} does not divide --duration "
+            f"{format_duration(interval.duration)}",
+            param_hint="'--split'",
+        )
+    return interval.split(split)
+
+
 def _interface_text(interface: Interface) -> str:
     if isinstance(interface, TransportPath):
         return f"{interface.point_of_receipt}->{interface.point_of_delivery}"
-    return interface.id
+    if interface.kind is InterfaceKind.PNODE:
+        return interface.id
+    return f"{interface.id} ({interface.kind.value})"
 
 
 def _quantity_text(product: Product) -> str:
@@ -609,72 +729,187 @@ def _print_outcomes(console: Console, reply: Any, noun: str) -> None:
         console.print(f"{name}: {item.code} {item.description or ''}".rstrip())
 
 
-# --- Tenders --------------------------------------------------------------------------------
+# --- Tenders and quotes ---------------------------------------------------------------------
 
 
-@client.command("create-tender")
-@click.option("--to", "counterparty", required=True, metavar="PARTY", help="Offer it to PARTY.")
-@click.option("--side", type=SIDES, required=True, help="Your side: sell or buy.")
-@_interval_options(required=True, what="the delivery interval")
-@click.option("--quantity", type=RATE, required=True, metavar="MW", help="Rate of delivery.")
-@click.option(
-    "--price",
-    type=PRICE,
-    required=True,
-    help="Price per unit of energy (USD/MWh); an option's strike price.",
-)
-@_interface_option
-@_market_option(multiple=False)
-@click.option("--currency", default="USD", show_default=True, help="ISO 4217 code.")
-@click.option("--expires", type=INSTANT, help="When the offer lapses [default: --start].")
-@click.option("--expires-in", type=DURATION, help="The offer lapses this long from now.")
-@click.option("--tender-id", metavar="ID", help="[default: a new UUID]")
-@click.option("--integral-only", is_flag=True, help="Accept all of it or nothing.")
-@click.option("--call", "option_type", flag_value=OptionType.CALL.value, help="A call option.")
-@click.option("--put", "option_type", flag_value=OptionType.PUT.value, help="A put option.")
-@click.option("--premium", type=NON_NEGATIVE, help="An option's premium per unit of energy.")
-@click.option(
-    "--lead-time",
-    type=LEAD_TIME,
-    help="How long before delivery an option must be exercised [default: 0].",
-)
-@click.option(
-    "--granularity",
-    type=DURATION,
-    help="An option is exercised in multiples of this [default: the whole --duration].",
-)
-@click.option(
-    "--holder-side",
-    type=SIDES,
-    help="The option's holder side in the transaction [default: buy].",
-)
-@pass_connection
-def create_tender(
-    connection: Connection,
-    counterparty: str,
+@dataclass(frozen=True)
+class Block:
+    """One delivery interval of a strip, with its rate and price."""
+
+    interval: Interval
+    quantity: Decimal
+    price: Decimal
+
+
+_STRIP_COLUMNS = ("start", "duration", "quantity", "price")
+
+
+def _strip_cell(where: str, name: str, text: str, fallback: Any, kind: click.ParamType) -> Any:
+    """One cell of a strip row, or ``fallback`` (from --quantity or --price) when empty."""
+    if not text:
+        if fallback is None:
+            columns = ", ".join(_STRIP_COLUMNS)
+            raise click.BadParameter(
+                f"{where} has no {name} (columns: {columns})", param_hint="'--strip'"
+            )
+        return fallback
+    try:
+        return kind.convert(text, None, None)
+    except click.BadParameter as error:
+        raise click.BadParameter(
+            f"{where}, {name}: {error.message}", param_hint="'--strip'"
+        ) from None
+
+
+def _read_strip(file: Path, quantity: Decimal | None, price: Decimal | None) -> list[Block]:
+    """The blocks of a strip CSV: a header naming start and duration, and quantity and price
+    unless --quantity and --price give them for every row."""
+    try:
+        with file.open(newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise click.BadParameter(f"{file}: {error}", param_hint="'--strip'") from None
+    if not rows:
+        raise click.BadParameter(f"{file} has no rows", param_hint="'--strip'")
+    fallbacks = {"start": None, "duration": None, "quantity": quantity, "price": price}
+    kinds = {"start": INSTANT, "duration": DURATION, "quantity": RATE, "price": PRICE}
+    blocks = []
+    for number, row in enumerate(rows, start=2):
+        cells = {
+            name: _strip_cell(
+                f"{file} line {number}",
+                name,
+                (row.get(name) or "").strip(),
+                fallbacks[name],
+                kinds[name],
+            )
+            for name in _STRIP_COLUMNS
+        }
+        blocks.append(
+            Block(Interval(cells["start"], cells["duration"]), cells["quantity"], cells["price"])
+        )
+    return blocks
+
+
+def _blocks(
+    start: datetime | None,
+    duration: timedelta | None,
+    quantity: Decimal | None,
+    price: Decimal | None,
+    strip: Path | None,
+    blocks: int,
+) -> list[Block]:
+    """What to offer: one interval, ``blocks`` consecutive ones, or the rows of ``strip``."""
+    if strip is not None:
+        if start is not None or duration is not None or blocks != 1:
+            raise click.UsageError("--strip gives the intervals: no --start, --duration, --blocks")
+        return _read_strip(strip, quantity, price)
+    for option, value in (
+        ("--start", start),
+        ("--duration", duration),
+        ("--quantity", quantity),
+        ("--price", price),
+    ):
+        if value is None:
+            raise click.UsageError(f"Missing option '{option}' (or give --strip FILE)")
+    assert start is not None and duration is not None
+    assert quantity is not None and price is not None
+    first = Interval(start, duration)
+    return [
+        Block(Interval(first.start + index * duration, duration), quantity, price)
+        for index in range(blocks)
+    ]
+
+
+def _product_options(command):  # type: ignore[no-untyped-def]
+    """What a tender or quote offers: side, delivery interval(s), rate, price, interface,
+    market, expiry and option terms."""
+    options = (
+        click.option("--side", type=SIDES, required=True, help="Your side: sell or buy."),
+        click.option("--start", type=INSTANT, help="Start of the delivery interval (ISO 8601)."),
+        click.option("--duration", type=DURATION, help="Length of the delivery interval."),
+        click.option("--quantity", type=RATE, metavar="MW", help="Rate of delivery."),
+        click.option(
+            "--price",
+            type=PRICE,
+            help="Price per unit of energy (USD/MWh); an option's strike price.",
+        ),
+        click.option(
+            "--blocks",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Offer this many consecutive intervals of --duration from --start.",
+        ),
+        click.option(
+            "--strip",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            metavar="CSV",
+            help="Offer one interval per row: columns start, duration, quantity, price "
+            "(quantity and price may come from --quantity and --price).",
+        ),
+        _interface_options,
+        _market_option(multiple=False),
+        click.option("--currency", default="USD", show_default=True, help="ISO 4217 code."),
+        click.option("--expires", type=INSTANT, help="When the offer lapses [default: its start]."),
+        click.option("--expires-in", type=DURATION, help="The offer lapses this long from now."),
+        click.option("--integral-only", is_flag=True, help="Accept all of it or nothing."),
+        click.option(
+            "--call", "option_type", flag_value=OptionType.CALL.value, help="A call option."
+        ),
+        click.option("--put", "option_type", flag_value=OptionType.PUT.value, help="A put option."),
+        click.option(
+            "--premium", type=NON_NEGATIVE, help="An option's premium per unit of energy."
+        ),
+        click.option(
+            "--lead-time",
+            type=LEAD_TIME,
+            help="How long before delivery an option must be exercised [default: 0].",
+        ),
+        click.option(
+            "--granularity",
+            type=DURATION,
+            help="An option is exercised in multiples of this [default: the whole interval].",
+        ),
+        click.option(
+            "--holder-side",
+            type=SIDES,
+            help="The option's holder side in the transaction [default: buy].",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _products(
+    state: TransactiveState,
+    ids: Iterator[str],
+    *,
     side: str,
-    start: datetime,
-    duration: timedelta,
-    quantity: Decimal,
-    price: Decimal,
-    interface: str,
+    start: datetime | None,
+    duration: timedelta | None,
+    quantity: Decimal | None,
+    price: Decimal | None,
+    blocks: int,
+    strip: Path | None,
+    interface: str | None,
+    interface_kind: str,
+    point_of_receipt: str | None,
+    point_of_delivery: str | None,
     market: str,
     currency: str,
     expires: datetime | None,
     expires_in: timedelta | None,
-    tender_id: str | None,
     integral_only: bool,
     option_type: str | None,
     premium: Decimal | None,
     lead_time: timedelta | None,
     granularity: timedelta | None,
     holder_side: str | None,
-) -> None:
-    """Offer a tender to a party.
-
-    The tender is power at a node over an interval, or with --call or --put an option on it.
-    Prints each tender's id and the endpoint's response.
-    """
+) -> list[Product]:
+    """The products the options of :func:`_product_options` describe, one per block, each
+    with the next id of ``ids``."""
     if expires is not None and expires_in is not None:
         raise click.UsageError("give --expires or --expires-in, not both")
     option_terms = (premium, lead_time, granularity, holder_side)
@@ -685,35 +920,168 @@ def create_tender(
         )
     if option_type is not None and premium is None:
         raise click.UsageError("an option needs --premium")
-    interval = Interval(start, duration)
-    api = connection.client()
+    where = _interface(interface, interface_kind, point_of_receipt, point_of_delivery)
     if expires_in is not None:
         expires = datetime.now(UTC).replace(microsecond=0) + expires_in
-    option = None
-    if option_type is not None and premium is not None:
-        option = OptionTerms(
-            OptionType(option_type),
-            Side(holder_side or Side.BUY),
-            strike_price=price,
-            premium=premium,
-            lead_time=lead_time or timedelta(0),
-            granularity=granularity or duration,
+    products = []
+    for block in _blocks(start, duration, quantity, price, strip, blocks):
+        option = None
+        if option_type is not None and premium is not None:
+            option = OptionTerms(
+                OptionType(option_type),
+                Side(holder_side or Side.BUY),
+                strike_price=block.price,
+                premium=premium,
+                lead_time=lead_time or timedelta(0),
+                granularity=granularity or block.interval.duration,
+            )
+        products.append(
+            Product(
+                uid=next(ids),
+                interval=block.interval,
+                description=PowerDescription(where, block.price, block.quantity),
+                state=state,
+                side=Side(side),
+                market_context=market,
+                currency=currency,
+                expires=expires or block.interval.start,
+                integral_only=True if integral_only else None,
+                option=option,
+            )
         )
-    tender_id = tender_id or api.new_id()
-    product = Product(
-        uid=tender_id,
-        interval=interval,
-        description=PowerDescription(Location(interface), price, quantity),
-        state=TransactiveState.TENDER,
-        side=Side(side),
-        market_context=market,
-        currency=currency,
-        expires=expires or interval.start,
-        integral_only=True if integral_only else None,
-        option=option,
-    )
-    reply = api.create_tender(counterparty, Tender(tender_id, product))
+    return products
+
+
+def _ids(given: str | None) -> Iterator[str]:
+    """``given``, then ``given-2``, ``given-3``, ... for the blocks of a strip; new ids when no
+    id is given."""
+    if given is None:
+        while True:
+            yield new_id()
+    yield given
+    for number in itertools.count(2):
+        yield f"{given}-{number}"
+
+
+def _tenders(
+    connection: Connection, tender_id: str | None, options: dict[str, Any]
+) -> list[Tender]:
+    products = _products(TransactiveState.TENDER, _ids(tender_id), **options)
+    return [Tender(product.uid, product) for product in products]
+
+
+@client.command("create-tender")
+@click.option(
+    "--to",
+    "counterparty",
+    required=True,
+    type=IDENTIFIER,
+    metavar="PARTY",
+    help="Offer it to PARTY.",
+)
+@_product_options
+@click.option(
+    "--tender-id",
+    type=IDENTIFIER,
+    metavar="ID",
+    help="[default: a new UUID; a strip's: ID, ID-2, ...]",
+)
+@pass_connection
+def create_tender(
+    connection: Connection, counterparty: str, tender_id: str | None, **product: Any
+) -> None:
+    """Offer tenders to a party, in one EiCreateTender.
+
+    A tender is power at an interface (--interface), or transport from --point-of-receipt to
+    --point-of-delivery, over an interval; with --call or --put, an option on either. With
+    --blocks or --strip, one tender per delivery interval.
+    Prints each tender's id and the endpoint's response.
+    """
+    tenders = _tenders(connection, tender_id, product)
+    reply = connection.client().create_tender(counterparty, *tenders)
     connection.show(reply, lambda console: _print_outcomes(console, reply, "tender"))
+
+
+@client.command("distribute-tender")
+@click.option(
+    "--group", "group_ids", multiple=True, type=IDENTIFIER, metavar="ID", help="To GROUP's members."
+)
+@click.option(
+    "--party-id",
+    "party_ids",
+    multiple=True,
+    type=IDENTIFIER,
+    metavar="PARTY",
+    help="To PARTY (repeatable).",
+)
+@click.option(
+    "--whole-market",
+    is_flag=True,
+    help="To every party of the market context (the group named by its URI).",
+)
+@_product_options
+@click.option(
+    "--tender-id",
+    type=IDENTIFIER,
+    metavar="ID",
+    help="[default: a new UUID; a strip's: ID, ID-2, ...]",
+)
+@pass_connection
+def distribute_tender(
+    connection: Connection,
+    group_ids: tuple[str, ...],
+    party_ids: tuple[str, ...],
+    whole_market: bool,
+    tender_id: str | None,
+    **product: Any,
+) -> None:
+    """Offer tenders to groups of parties, in one EiDistributeTender.
+
+    Each member of each --group (repeatable), each --party-id, or with --whole-market every
+    party of the --market, is offered the tenders; the first to accept one takes what it
+    accepts. Takes the tender options of create-tender.
+    """
+    if whole_market:
+        group_ids = (*group_ids, product["market"])
+    if not group_ids and not party_ids:
+        raise click.UsageError("give --group, --party-id or --whole-market")
+    tenders = _tenders(connection, tender_id, product)
+    reply = connection.client().distribute_tender(
+        Target(group_ids=group_ids, party_ids=party_ids), *tenders
+    )
+    connection.show(reply, lambda console: _print_outcomes(console, reply, "tender"))
+
+
+@client.command("create-quote")
+@click.option(
+    "--to", "subscriber", required=True, type=IDENTIFIER, metavar="PARTY", help="Quote it to PARTY."
+)
+@_product_options
+@click.option("--quote-id", type=IDENTIFIER, metavar="ID", help="[default: a new UUID]")
+@pass_connection
+def create_quote(
+    connection: Connection, subscriber: str, quote_id: str | None, **product: Any
+) -> None:
+    """Send a quote: a priced indication of interest, not an offer.
+
+    One quote whose products are the intervals of --start/--duration, --blocks or --strip;
+    nobody can accept it. Takes the tender options of create-tender.
+    Prints the quote's id and the endpoint's response.
+    """
+    quote_id = quote_id or new_id()
+    products = _products(
+        TransactiveState.INDICATION_OF_INTEREST, _ids(f"{quote_id}-product"), **product
+    )
+    reply = connection.client().create_quote(subscriber, Quote(quote_id, tuple(products)))
+    connection.show(reply, lambda console: _print_outcomes(console, reply, "quote"))
+
+
+_transaction_id_option = click.option(
+    "--transaction-id",
+    type=IDENTIFIER,
+    metavar="ID",
+    help="The new transaction's id [default: a new UUID].",
+)
 
 
 def _the_one(items: Iterable[Any], attribute: str, wanted: str, missing: str) -> Any:
@@ -725,13 +1093,22 @@ def _the_one(items: Iterable[Any], attribute: str, wanted: str, missing: str) ->
 
 
 @client.command()
-@click.argument("tender_id")
-@click.option("--from", "author", required=True, metavar="PARTY", help="The tender's author.")
+@click.argument("tender_id", type=IDENTIFIER)
+@click.option(
+    "--from", "author", required=True, type=IDENTIFIER, metavar="PARTY", help="The tender's author."
+)
 @click.option(
     "--quantity", type=RATE, metavar="MW", help="The rate to accept [default: all that remains]."
 )
+@_transaction_id_option
 @pass_connection
-def accept(connection: Connection, tender_id: str, author: str, quantity: Decimal | None) -> None:
+def accept(
+    connection: Connection,
+    tender_id: str,
+    author: str,
+    quantity: Decimal | None,
+    transaction_id: str | None,
+) -> None:
     """Accept a tender offered to you.
 
     Accepts all that remains of TENDER_ID, written by PARTY, or --quantity of it.
@@ -745,12 +1122,12 @@ def accept(connection: Connection, tender_id: str, author: str, quantity: Decima
         f"no standing tender {tender_id} from {author} is offered to {api.party} "
         "(it may be filled, cancelled or expired)",
     )
-    reply = api.accept(tender, author, quantity)
+    reply = api.accept(tender, author, quantity, transaction_id=transaction_id)
     connection.show(reply, lambda console: _print_outcomes(console, reply, "transaction"))
 
 
 @client.command()
-@click.argument("ids", nargs=-1, required=True)
+@click.argument("ids", type=IDENTIFIER, nargs=-1, required=True)
 @click.option("--quotes", is_flag=True, help="IDS are quote ids.")
 @pass_connection
 def cancel(connection: Connection, ids: tuple[str, ...], quotes: bool) -> None:
@@ -777,9 +1154,13 @@ def _render_tenders(console: Console, tenders: tuple[Tender, ...]) -> None:
 
 
 @client.command()
-@click.option("--from", "authors", multiple=True, metavar="PARTY", help="Only PARTY's.")
+@click.option(
+    "--from", "authors", multiple=True, type=IDENTIFIER, metavar="PARTY", help="Only PARTY's."
+)
 @_market_option(multiple=True)
-@click.option("--id", "tender_ids", multiple=True, metavar="ID", help="Only this tender.")
+@click.option(
+    "--id", "tender_ids", multiple=True, type=IDENTIFIER, metavar="ID", help="Only this tender."
+)
 @click.option("--side", type=SIDES, help="Only tenders to buy, or to sell.")
 @click.option("--product", type=PRODUCT_KINDS, help="Only this kind of product.")
 @_interval_options(required=False, what="an interval the tenders overlap")
@@ -824,9 +1205,13 @@ def _render_quotes(console: Console, quotes: tuple[Quote, ...]) -> None:
 
 
 @client.command()
-@click.option("--publisher", required=True, metavar="PARTY", help="Quotes PARTY published.")
+@click.option(
+    "--publisher", required=True, type=IDENTIFIER, metavar="PARTY", help="Quotes PARTY published."
+)
 @_market_option(multiple=True)
-@click.option("--id", "quote_ids", multiple=True, metavar="ID", help="Only this quote.")
+@click.option(
+    "--id", "quote_ids", multiple=True, type=IDENTIFIER, metavar="ID", help="Only this quote."
+)
 @_interval_options(required=False, what="an interval the quotes overlap")
 @pass_connection
 def quotes(
@@ -873,10 +1258,17 @@ def _render_transactions(console: Console, transactions: tuple[Transaction, ...]
 
 @client.command()
 @click.option(
-    "--counterparty", "counterparties", multiple=True, metavar="PARTY", help="Only with PARTY."
+    "--counterparty",
+    "counterparties",
+    multiple=True,
+    type=IDENTIFIER,
+    metavar="PARTY",
+    help="Only with PARTY.",
 )
 @_market_option(multiple=True)
-@click.option("--id", "transaction_ids", multiple=True, metavar="ID", help="Only this one.")
+@click.option(
+    "--id", "transaction_ids", multiple=True, type=IDENTIFIER, metavar="ID", help="Only this one."
+)
 @_interval_options(required=False, what="an interval the transactions overlap")
 @_party_option
 @pass_connection
@@ -906,10 +1298,13 @@ def transactions(
 
 
 @client.command()
-@click.argument("option_transaction_id")
-@click.option("--writer", required=True, metavar="PARTY", help="The option's writer.")
+@click.argument("option_transaction_id", type=IDENTIFIER)
+@click.option(
+    "--writer", required=True, type=IDENTIFIER, metavar="PARTY", help="The option's writer."
+)
 @_interval_options(required=True, what="the exercised sub-interval")
 @click.option("--quantity", type=RATE, required=True, metavar="MW", help="The rate exercised.")
+@_transaction_id_option
 @pass_connection
 def exercise(
     connection: Connection,
@@ -918,6 +1313,7 @@ def exercise(
     start: datetime,
     duration: timedelta,
     quantity: Decimal,
+    transaction_id: str | None,
 ) -> None:
     """Exercise an option you hold.
 
@@ -933,7 +1329,9 @@ def exercise(
     )
     if option.product.option is None:
         raise NotFound(f"transaction {option_transaction_id} is not an option")
-    reply = api.exercise_option(option, writer, Interval(start, duration), quantity)
+    reply = api.exercise_option(
+        option, writer, Interval(start, duration), quantity, transaction_id=transaction_id
+    )
     connection.show(reply, lambda console: _print_outcomes(console, reply, "transaction"))
 
 
@@ -951,7 +1349,7 @@ def _render_delivery(console: Console, reply: Any) -> None:
 
 
 @client.command()
-@_interface_option
+@_location_options
 @click.option("--start", type=INSTANT, help="Start of the metered interval (ISO 8601).")
 @click.option("--duration", type=DURATION, help="Length of the metered interval.")
 @click.option("--quantity", type=NON_NEGATIVE, metavar="MW", help="The average rate metered.")
@@ -970,11 +1368,14 @@ def _render_delivery(console: Console, reply: Any) -> None:
     help="Power put into the grid, or taken from it.",
 )
 @_market_option(multiple=False)
-@click.option("--uid", metavar="ID", help="The delivery's uid [default: a new UUID].")
+@click.option(
+    "--uid", type=IDENTIFIER, metavar="ID", help="The delivery's uid [default: a new UUID]."
+)
 @pass_connection
 def deliver(
     connection: Connection,
-    interface: str,
+    interface: str | None,
+    interface_kind: str,
     start: datetime | None,
     duration: timedelta | None,
     quantity: Decimal | None,
@@ -994,12 +1395,13 @@ def deliver(
         readings = ((start, duration, quantity), *readings)
     if not readings:
         raise click.UsageError("give --start, --duration and --quantity, or --reading")
+    where = _interface(interface, interface_kind)
     api = connection.client()
     delivery = Delivery(
         uid or api.new_id(),
         injection,
         tuple(
-            MeterReading(Interval(begin, length), rate, market, Location(interface))
+            MeterReading(Interval(begin, length), rate, market, where)
             for begin, length, rate in readings
         ),
     )
@@ -1043,14 +1445,15 @@ def _render_settlement(console: Console, reply: Any) -> None:
 
 
 @client.command()
-@_interface_option
+@_location_options
 @_interval_options(required=True, what="the settlement period")
 @_market_option(multiple=False)
 @_party_option
 @pass_connection
 def settlement(
     connection: Connection,
-    interface: str,
+    interface: str | None,
+    interface_kind: str,
     start: datetime,
     duration: timedelta,
     market: str,
@@ -1062,7 +1465,7 @@ def settlement(
     the balancing prices; money received is positive.
     """
     reply = connection.client().request_settlement(
-        market, Location(interface), Interval(start, duration), party=subject
+        market, _interface(interface, interface_kind), Interval(start, duration), party=subject
     )
     connection.show(reply, lambda console: _render_settlement(console, reply))
 
@@ -1089,7 +1492,7 @@ def _render_market_contexts(console: Console, contexts: tuple[Any, ...]) -> None
 
 
 @client.command("market-contexts")
-@click.argument("uris", nargs=-1)
+@click.argument("uris", type=IDENTIFIER, nargs=-1)
 @pass_connection
 def market_contexts(connection: Connection, uris: tuple[str, ...]) -> None:
     """Show market contexts.
@@ -1128,15 +1531,18 @@ def _render_position(console: Console, reply: Any) -> None:
 
 
 @client.command()
-@_interface_option
+@_interface_options
 @_interval_options(required=True, what="the interval")
-@click.option("--split", type=DURATION, help="One position per sub-interval this long.")
+@_split_option
 @_market_option(multiple=False)
 @_party_option
 @pass_connection
 def position(
     connection: Connection,
-    interface: str,
+    interface: str | None,
+    interface_kind: str,
+    point_of_receipt: str | None,
+    point_of_delivery: str | None,
     start: datetime,
     duration: timedelta,
     split: timedelta | None,
@@ -1145,17 +1551,65 @@ def position(
 ) -> None:
     """Show net positions.
 
-    Your net rate, energy and cost at a node over the interval (or each --split part of it),
-    sells minus buys.
+    Your net rate, energy and cost at an interface over the interval (or each --split part of
+    it), sells minus buys. At a node, transport counts at both ends; on a transport path
+    (--point-of-receipt, --point-of-delivery), only that path's transactions count.
     """
-    if split is not None and duration % split:
-        raise click.BadParameter(
-            f"{format_duration(split)} does not divide --duration {format_duration(duration)}",
-            param_hint="'--split'",
-        )
-    interval = Interval(start, duration)
-    intervals = interval.split(split) if split is not None else (interval,)
-    reply = connection.client().request_position(
-        market, Location(interface), *intervals, party=subject
-    )
+    where = _interface(interface, interface_kind, point_of_receipt, point_of_delivery)
+    intervals = _split(Interval(start, duration), split)
+    reply = connection.client().request_position(market, where, *intervals, party=subject)
     connection.show(reply, lambda console: _render_position(console, reply))
+
+
+def _render_publication(console: Console, reply: Any) -> None:
+    console.print(
+        f"transacted at {_interface_text(reply.interface)} in {reply.market_context} "
+        f"({reply.currency}/{reply.energy_unit.symbol})"
+    )
+    rows = [
+        [
+            format_instant(publication.interval.start),
+            format_duration(publication.interval.duration),
+            str(publication.count),
+            f"{format_decimal(publication.total_rate)} {reply.power_unit.symbol}",
+            *(
+                "" if price is None else format_decimal(price)
+                for price in (
+                    publication.average_price,
+                    publication.min_price,
+                    publication.max_price,
+                )
+            ),
+        ]
+        for publication in reply.publications
+    ]
+    columns = ("start", "duration", "transactions", "total rate", "average", "min", "max")
+    console.print(_table(columns, rows))
+
+
+@client.command()
+@_interface_options
+@_interval_options(required=True, what="the interval")
+@_split_option
+@_market_option(multiple=False)
+@pass_connection
+def publication(
+    connection: Connection,
+    interface: str | None,
+    interface_kind: str,
+    point_of_receipt: str | None,
+    point_of_delivery: str | None,
+    start: datetime,
+    duration: timedelta,
+    split: timedelta | None,
+    market: str,
+) -> None:
+    """Show what the market transacted.
+
+    The number of transactions, their total rate and their average, lowest and highest prices
+    at an interface over the interval (or each --split part of it), for everyone to see.
+    """
+    where = _interface(interface, interface_kind, point_of_receipt, point_of_delivery)
+    intervals = _split(Interval(start, duration), split)
+    reply = connection.client().request_publication(market, where, *intervals)
+    connection.show(reply, lambda console: _render_publication(console, reply))

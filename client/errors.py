@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from temix.model import Response
+from temix.codec import format_decimal, format_duration
+from temix.model import MarketGranularity, MinimumNotification, Response, Term
 
 
 class ClientError(Exception):
@@ -28,11 +29,11 @@ class Refused(ClientError):
         self.reply = reply
         self.response: Response = reply.response
         lines = [f"refused {self.response.code}: {self.response.description or ''}"]
-        lines.extend(
-            f"  {item.ref_id}: {item.code} {item.description or ''}"
-            for item in getattr(reply, "responses", ())
-            if not item.ok
-        )
+        lines.extend(_violations(self.response, "  "))
+        for item in getattr(reply, "responses", ()):
+            if not item.ok:
+                lines.append(f"  {item.ref_id}: {item.code} {item.description or ''}")
+                lines.extend(_violations(item, "    "))
         super().__init__("\n".join(lines))
 
     @property
@@ -42,6 +43,21 @@ class Refused(ClientError):
     @property
     def description(self) -> str | None:
         return self.response.description
+
+
+def term_text(term: Term) -> str:
+    """A violated term as its EMIX element and value."""
+    if isinstance(term, MinimumNotification):
+        return f"minimumNotificationDuration {format_duration(term.duration)}"
+    assert isinstance(term, MarketGranularity)
+    return f"marketGranularity {format_decimal(term.quantity)} {term.power_unit.symbol}"
+
+
+def _violations(response: Response, indent: str) -> list[str]:
+    return [
+        f"{indent}violates {term_text(violation.term)}: {violation.description}"
+        for violation in response.terms_violated
+    ]
 
 
 class SoapFault(ClientError):

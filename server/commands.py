@@ -54,6 +54,8 @@ from temix.xmlsafe import (
 )
 
 DEFAULT_DATA_DIR = Path("temix-data")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LIBRARY_LOGGERS = ("alembic", "sqlalchemy")
 
 _database_options = [
     click.option(
@@ -169,6 +171,14 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
 @_file_option("--tls-cert", "Serve HTTPS with this certificate (PEM).")
 @_file_option("--tls-key", "The TLS certificate's private key (PEM).")
 @_file_option("--tls-ca", "Require TLS client certificates issued by this CA (mutual TLS).")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS),
+    default="info",
+    show_default=True,
+    help="The log's threshold. The libraries temix uses (the store's migrations) log only "
+    "warnings and errors, except at debug.",
+)
 @_with_database
 def serve(
     host: str,
@@ -192,6 +202,7 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_ca: Path | None,
+    log_level: str,
     database_url: str | None,
     data_dir: Path,
 ) -> None:
@@ -201,11 +212,7 @@ def serve(
     signed, unless --insecure. Prints one line, `WSDL <url>`, once it answers, then one JSON
     line per request on stderr. SIGTERM or Ctrl-C finishes the requests in flight and stops.
     """
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
-    )
+    _configure_logging(log_level)
     if (tls_cert is None) != (tls_key is None) or (tls_ca is not None and tls_cert is None):
         raise click.UsageError("--tls-cert and --tls-key go together; --tls-ca needs both")
     url, store = _prepared_store(database_url, data_dir)
@@ -246,8 +253,22 @@ def serve(
             read_timeout=read_timeout,
             request_timeout=request_timeout,
             tls=tls,
+            log_level=log_level,
         )
     )
+
+
+def _configure_logging(log_level: str) -> None:
+    """temix's own lines at ``log_level``; the libraries' below warnings only at debug."""
+    level = logging.getLevelName(log_level.upper())
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    if level > logging.DEBUG:
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 def _security_policy(

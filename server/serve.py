@@ -77,11 +77,13 @@ def serve(
     request_timeout: float = 30.0,
     tls: Tls | None = None,
     ready: Callable[[str], object] = print_wsdl_line,
+    log_level: str = "info",
 ) -> int:
     """Serve the WSGI app ``app_factory()`` builds on ``host:port`` until a signal stops it.
 
     ``ready(wsdl_url)`` is called once, in the first worker, after the factory ran there; a
     request sent from then on is answered. ``graceful_timeout`` is rounded up to whole seconds.
+    ``log_level`` is gunicorn's (``debug``, ``info``, ``warning`` or ``error``).
 
     Returns the exit status: :data:`EXIT_STOPPED` (0) after a drained stop,
     :data:`EXIT_CANNOT_LISTEN` (2) when the address cannot be bound (one line on stderr),
@@ -118,6 +120,7 @@ def serve(
         "preload_app": False,
         "accesslog": None,
         "errorlog": "-",
+        "loglevel": log_level,
         "proc_name": "temix",
         "post_worker_init": announce_from_first_worker,
     }

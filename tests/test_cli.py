@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from running_server import RunningServer
 from temix import __version__
 from temix.cli import main
 from temix.schemas import EXAMPLES_INVALID, EXAMPLES_VALID, XSD_DIR
+from temix.server.store import sqlite_url
 
 VALID = sorted(EXAMPLES_VALID.glob("*.xml"))
 INVALID = sorted(EXAMPLES_INVALID.glob("*.xml"))
@@ -191,3 +193,15 @@ def test_console_script_in_a_real_process(tmp_path):
         [script, "validate", "--quiet", *VALID], capture_output=True, text=True, check=False
     )
     assert (valid_only.returncode, valid_only.stdout, valid_only.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    ("options", "migrations_shown"), [((), False), (("--log-level", "debug"), True)]
+)
+def test_serve_logs_the_migrations_only_when_asked(tmp_path, options, migrations_shown):
+    log = tmp_path / "server.log"
+    server = RunningServer(sqlite_url(tmp_path / "data"), log, workers=1, options=options)
+    server.stop()
+    text = log.read_text()
+    assert "Booting worker" in text
+    assert ("alembic.runtime.migration" in text) is migrations_shown

@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from running_server import RunningServer, key_directory, tomorrow
 from temix.cli import main
 from temix.client import Client, Signing
+from temix.client.cli import client as client_group
 from temix.client.cli import to_json
 from temix.codec import format_instant
 from temix.keys import KeyDirectory
@@ -486,3 +488,148 @@ def test_to_json_writes_the_wire_forms():
     assert (written["side"], written["state"], written["kind"]) == ("buy", "tender", "power")
     assert document["kinds"] == ["a", "b"]
     assert json.loads(json.dumps(document)) == document
+
+
+def test_json_after_the_subcommand(server):
+    (context,) = json_of(client(server, "customer", "market-contexts --json"))["market_contexts"]
+    assert context["uri"] == DEVELOPMENT_MARKET.uri
+    refused = client(server, "customer", "accept no-such-tender --from rep --json")
+    assert_clean_failure(refused, 1)
+    assert json.loads(refused.stdout)["type"] == "NotFound"
+    usage = client(server, "customer", "position --json --start nonsense")
+    assert_clean_failure(usage, 2)
+    assert json.loads(usage.stdout)["exit_status"] == 2
+
+
+def test_transport_strip_and_its_positions_at_both_nodes(server):
+    strip = server.keys.path.parent / "strip.csv"
+    rows = [f"{hour(20 + index)},PT1H,{price}" for index, price in enumerate(("3", "4.5"))]
+    strip.write_text("start,duration,price\n" + "\n".join(rows) + "\n")
+    created = client(
+        server,
+        "generator",
+        "create-tender --to rep --side sell --point-of-receipt TX-A --point-of-delivery TX-B "
+        f"--quantity 2 --strip {strip} --tender-id PATH --expires-in 1h",
+    )
+    assert created.stdout == "tender PATH: 200 OK\ntender PATH-2: 200 OK\n"
+    listed = json_of(client(server, "rep", "tenders --from generator --product transport --json"))
+    offered = {tender["tender_id"]: tender["product"] for tender in listed["tenders"]}
+    assert {key: product["description"]["price"] for key, product in offered.items()} == {
+        "PATH": "3",
+        "PATH-2": "4.5",
+    }
+    assert offered["PATH"]["description"]["interface"] == {
+        "point_of_receipt": "TX-A",
+        "point_of_delivery": "TX-B",
+    }
+    assert client(server, "rep", "accept PATH-2 --from generator").exit_code == 0
+    window = f"--start {hour(21)} --duration 1h --json"
+    figures = {
+        node: json_of(client(server, "rep", f"position --interface {node} {window}"))["positions"][
+            0
+        ]
+        for node in ("TX-A", "TX-B")
+    }
+    assert (figures["TX-A"]["net_rate"], figures["TX-A"]["cost"]) == ("2", "0")
+    assert (figures["TX-B"]["net_rate"], figures["TX-B"]["cost"]) == ("-2", "-9")
+
+
+def test_an_interface_kind_other_than_a_pnode(server):
+    created = client(
+        server,
+        "rep",
+        "create-tender --to customer --side sell --interface METER-9 --interface-kind meterAsset "
+        f"--start {hour(22)} --duration 1h --quantity 1 --price 10 --tender-id METERED",
+    )
+    assert created.exit_code == 0, created.output
+    listed = client(server, "customer", "tenders --id METERED")
+    assert "METER-9 (meterAsset)" in listed.stdout
+
+
+BASE_INVOCATIONS = {
+    "create-tender": "--to customer --side sell --start {h} --duration 1h --quantity 1 --price 40 "
+    "--interface BAD-N",
+    "distribute-tender": "--party-id customer --side sell --start {h} --duration 1h --quantity 1 "
+    "--price 40 --interface BAD-N",
+    "create-quote": "--to customer --side sell --start {h} --duration 1h --quantity 1 --price 40 "
+    "--interface BAD-N",
+    "accept": "BAD-T --from rep --quantity 1",
+    "cancel": "BAD-T",
+    "tenders": "--from rep --start {h} --duration 1h --side sell --product power",
+    "quotes": "--publisher rep --start {h} --duration 1h",
+    "transactions": "--counterparty rep --start {h} --duration 1h",
+    "exercise": "BAD-X --writer rep --start {h} --duration 1h --quantity 1",
+    "deliver": "--interface BAD-N --start {h} --duration 1h --quantity 1",
+    "settlement": "--interface BAD-N --start {h} --duration 1h",
+    "market-contexts": "",
+    "position": "--interface BAD-N --start {h} --duration 1h --split 30m",
+    "publication": "--interface BAD-N --start {h} --duration 1h --split 30m",
+}
+BAD_VALUES = {"instant": "tomorrow", "duration": "an-hour", "decimal": "NaN", "reading": "x,y"}
+
+
+def bad_value(option: click.Option) -> str:
+    """A value ``option``'s type refuses, or for a plain string a blank one."""
+    if isinstance(option.type, click.Choice):
+        return "sideways"
+    if isinstance(option.type, click.IntRange):
+        return "0"
+    if isinstance(option.type, click.Path):
+        return "/nonexistent/strip.csv"
+    return BAD_VALUES.get(option.type.name, " ")
+
+
+def bad_invocations() -> list[tuple[str, str, list[str]]]:
+    cases = []
+    for name, base in BASE_INVOCATIONS.items():
+        command = client_group.commands[name]
+        for option in command.params:
+            if not isinstance(option, click.Option) or option.is_flag or option.name == "help":
+                continue
+            flag = max(option.opts, key=len)
+            arguments = base.format(h=hour(23)).split()
+            if flag in arguments:
+                arguments[arguments.index(flag) + 1] = bad_value(option)
+            else:
+                arguments += [flag, bad_value(option)]
+            cases.append((name, flag, arguments))
+    return cases
+
+
+def test_every_subcommand_is_checked():
+    assert set(BASE_INVOCATIONS) == set(client_group.commands)
+
+
+@pytest.mark.parametrize(
+    ("name", "flag", "arguments"),
+    bad_invocations(),
+    ids=[f"{name} {flag}" for name, flag, _ in bad_invocations()],
+)
+def test_bad_values_end_cleanly(server, name, flag, arguments):
+    result = client(server, "rep", name, *arguments)
+    assert_clean_failure(result, 2)
+    assert "Usage: temix client" in result.stderr
+    if flag == "--currency":
+        assert "' ' is not an ISO 4217 code" in result.stderr
+    else:
+        assert ("'--strip'" if "--strip" in arguments else f"'{flag}'") in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("start,duration,price\n2026-11-23T15:00:00Z,PT1H,abc\n", "line 2, price: 'abc' is not"),
+        ("start,price\n2026-11-23T15:00:00Z,40\n", "line 2 has no duration"),
+        ("start,duration,price\n", "has no rows"),
+    ],
+)
+def test_a_bad_strip_names_its_line(tmp_path, rows, message):
+    strip = tmp_path / "strip.csv"
+    strip.write_text(rows)
+    result = invoke(
+        "client",
+        *("--wsdl", CLOSED_WSDL, "--party", "rep", "--insecure", "create-tender", "--to", "c"),
+        *("--side", "sell", "--interface", "N", "--quantity", "1", "--strip", strip),
+    )
+    assert_clean_failure(result, 2)
+    assert message in result.stderr

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time as clock
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,6 +35,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from temix.client import Client, Signing
+from temix.client.api import new_id
 from temix.client.demo import scenario as s
 from temix.client.demo.launcher import LocalServer
 from temix.client.demo.reconcile import (
@@ -145,10 +145,6 @@ def _hour_blocks(span: Sequence[Interval]) -> tuple[Interval, ...]:
 
 def _whole(span: Sequence[Interval]) -> Interval:
     return Interval.between(span[0].start, span[-1].end)
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
 
 
 @dataclass
@@ -304,12 +300,12 @@ class _Day:
         blocks = _by_slot((t for t in offered if t.product.option is None), self.blocks)
         orders = s.forward_orders(plan)
         made = [
-            acceptance(blocks[(order.index, order.side.opposite)], order.rate, _new_id())
+            acceptance(blocks[(order.index, order.side.opposite)], order.rate, new_id())
             for order in orders
         ]
         option = next((t for t in offered if t.product.option is not None), None)
         if customer.option_kw and option is not None:
-            bought = acceptance(option, customer.option_kw, _new_id())
+            bought = acceptance(option, customer.option_kw, new_id())
             self.options[customer.party_id] = bought
             made.append(bought)
         if made:
@@ -368,7 +364,7 @@ class _Day:
             quoted = [slots[(i, Side.SELL)].product.description.price for i in covered]
             for run in s.exercise_runs(plan, quoted, self.prices.option_strike, covered):
                 window = Interval(self.span[run.start].start, len(run) * s.STEP)
-                made.append(exercise(option, window, customer.option_kw, _new_id()))
+                made.append(exercise(option, window, customer.option_kw, new_id()))
                 called.update(run)
         forward = self.forward[customer.party_id]
         held = [
@@ -377,7 +373,7 @@ class _Day:
         ]
         for order in s.realtime_orders(plan, held, intervals):
             tender = slots[(order.index, order.side.opposite)]
-            made.append(acceptance(tender, order.rate, _new_id()))
+            made.append(acceptance(tender, order.rate, new_id()))
         if made:
             client.create_transaction(REP, *made)
         self.books[customer.party_id].made(made)
