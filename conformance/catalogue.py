@@ -61,6 +61,7 @@ class Group(Enum):
     IDEMPOTENCY = "IDM"
     SECURITY = "SEC"
     AUTHORISATION = "AUT"
+    ROBUSTNESS = "RBS"
 
     @property
     def title(self) -> str:
@@ -81,6 +82,7 @@ _GROUP_TITLES = {
     Group.IDEMPOTENCY: "Idempotency",
     Group.SECURITY: "Security",
     Group.AUTHORISATION: "Authorisation",
+    Group.ROBUSTNESS: "Robustness",
 }
 _GROUP_ORDER = {group: index for index, group in enumerate(Group)}
 _ID = re.compile(r"TMX-([A-Z]{3})-(\d{3})")

@@ -100,7 +100,7 @@ def format_decimal(value: Decimal) -> str:
 
 def format_instant(moment: datetime) -> str:
     """A UTC instant as xcal:date-time wants it: no offset but ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def format_duration(duration: timedelta) -> str:
@@ -139,12 +139,15 @@ def parse_duration(text: str, path: str) -> timedelta:
         for name, number in (time_match.groupdict() if time_match else {}).items()
         if number
     }
-    return timedelta(
-        days=int(match["days"] or 0),
-        hours=parts.get("h", 0),
-        minutes=parts.get("hm", 0) + parts.get("m", 0),
-        seconds=parts.get("hms", 0) + parts.get("ms", 0) + parts.get("s", 0),
-    )
+    try:
+        return timedelta(
+            days=int(match["days"] or 0),
+            hours=parts.get("h", 0),
+            minutes=parts.get("hm", 0) + parts.get("m", 0),
+            seconds=parts.get("hms", 0) + parts.get("ms", 0) + parts.get("s", 0),
+        )
+    except OverflowError:
+        raise DecodeError(path, f"{value!r} is longer than any interval can be") from None
 
 
 def _parse_datetime(text: str, path: str, *, utc_only: bool) -> datetime:
@@ -303,7 +306,8 @@ def _decode_interval(
     start_text, start_path = _decode_property(*start, "date-time")
     duration_text, duration_path = _decode_property(*length, "duration")
     moment = _parse_datetime(start_text, start_path, utc_only=True)
-    return Interval(moment, parse_duration(duration_text, duration_path))
+    duration = parse_duration(duration_text, duration_path)
+    return _model(duration_path, lambda: Interval(moment, duration))
 
 
 def _decode_start_and_duration(children: _Children) -> Interval:
@@ -423,9 +427,21 @@ def _decode_price(element: etree._Element, path: str) -> Decimal:
     return _parse_decimal(_text(value, value_path), value_path)
 
 
+FLOAT_MAX = Decimal("3.4028234663852886e38")
+"""The largest finite ``xs:float``: an ``emix:quantity`` beyond it is ``INF``, not a number."""
+
+
 def _decode_number(found: tuple[etree._Element, str]) -> Decimal:
     element, path = found
     return _parse_decimal(_text(element, path), path)
+
+
+def _decode_quantity(found: tuple[etree._Element, str]) -> Decimal:
+    """An ``emix:quantity`` (``xs:float``): a finite number within the float range."""
+    value = _decode_number(found)
+    if abs(value) > FLOAT_MAX:
+        raise DecodeError(found[1], f"{format_decimal(value)} is beyond the range of xs:float")
+    return value
 
 
 def _encode_power_description(parent: etree._Element, description: PowerDescription) -> None:
@@ -443,7 +459,7 @@ def _decode_power_description(element: etree._Element, path: str) -> PowerDescri
     price = _decode_price(*children.need(_q(EMIX, "price")))
     power_unit = _decode_power_unit(*_need_units(children, "powerReal", "the rate"))
     energy_unit = _decode_energy_unit(*_need_units(children, "energyReal", "the price"))
-    quantity = _decode_number(children.need(_q(EMIX, "quantity")))
+    quantity = _decode_quantity(children.need(_q(EMIX, "quantity")))
     children.done()
     try:
         return PowerDescription(interface, price, quantity, power_unit, energy_unit)
@@ -763,7 +779,7 @@ def _decode_reading(element: etree._Element, path: str) -> MeterReading:
     interval = _decode_interval(properties["dtstart"], properties["duration"])
     artifacts = _Children(*properties["x-wsCalendar-attach"])
     measurement = _Children(*artifacts.need(_q(EMIX, "measurement")))
-    quantity = _decode_number(measurement.need(_q(EMIX, "quantity")))
+    quantity = _decode_quantity(measurement.need(_q(EMIX, "quantity")))
     power_unit = _decode_power_unit(*_need_units(measurement, "powerReal", "the rate"))
     measurement.done()
     point = _Children(*artifacts.need(_q(TEMIX_EXT, "deliveryPoint")))
@@ -906,7 +922,7 @@ def _decode_term(element: etree._Element, path: str) -> MinimumNotification | Ma
         duration = _decode_duration_property(*children.need(_q(XCAL, "duration")))
         children.done()
         return MinimumNotification(duration)
-    quantity = _decode_number(children.need(_q(EMIX, "quantity")))
+    quantity = _decode_quantity(children.need(_q(EMIX, "quantity")))
     power_unit = _decode_power_unit(*_need_units(children, "powerReal", "the quantity step"))
     children.done()
     return MarketGranularity(quantity, power_unit)

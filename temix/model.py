@@ -223,6 +223,10 @@ class Interval:
             self.duration % timedelta(seconds=1) == timedelta(0),
             "an interval duration must be whole seconds",
         )
+        _require(
+            self.duration <= datetime.max.replace(tzinfo=UTC) - self.start,
+            "an interval must end by the last instant of year 9999",
+        )
 
     @property
     def end(self) -> datetime:

@@ -33,7 +33,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
@@ -184,7 +184,7 @@ class Holdings:
         price applies to the energy unit of its own product."""
         net_rate = Fraction(0)
         cost = Fraction(0)
-        first = bisect_right(self._starts, interval.start - self._longest)
+        first = bisect_right(self._starts, _earlier(interval.start, self._longest))
         for deal, leg in self._held[first : bisect_left(self._starts, interval.end)]:
             seconds = _shared_seconds(deal, interval)
             if seconds == 0:
@@ -195,6 +195,12 @@ class Holdings:
             if leg.priced:
                 cost += leg.direction * Fraction(description.price) * priced_energy(deal, seconds)
         return ExactPosition(interval, net_rate, units.energy_over(net_rate, interval), cost)
+
+
+def _earlier(moment: datetime, duration: timedelta) -> datetime:
+    """``moment - duration``, or the first instant there is when that is before it."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return earliest if moment - earliest < duration else moment - duration
 
 
 def exact_position(
