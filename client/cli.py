@@ -970,6 +970,14 @@ def _tenders(
     return [Tender(product.uid, product) for product in products]
 
 
+_tender_id_option = click.option(
+    "--tender-id",
+    type=IDENTIFIER,
+    metavar="ID",
+    help="[default: a new UUID; a strip's: ID, ID-2, ...]",
+)
+
+
 @client.command("create-tender")
 @click.option(
     "--to",
@@ -980,12 +988,7 @@ def _tenders(
     help="Offer it to PARTY.",
 )
 @_product_options
-@click.option(
-    "--tender-id",
-    type=IDENTIFIER,
-    metavar="ID",
-    help="[default: a new UUID; a strip's: ID, ID-2, ...]",
-)
+@_tender_id_option
 @pass_connection
 def create_tender(
     connection: Connection, counterparty: str, tender_id: str | None, **product: Any
@@ -1020,12 +1023,7 @@ def create_tender(
     help="To every party of the market context (the group named by its URI).",
 )
 @_product_options
-@click.option(
-    "--tender-id",
-    type=IDENTIFIER,
-    metavar="ID",
-    help="[default: a new UUID; a strip's: ID, ID-2, ...]",
-)
+@_tender_id_option
 @pass_connection
 def distribute_tender(
     connection: Connection,

@@ -45,7 +45,7 @@ class Refused(ClientError):
         return self.response.description
 
 
-def term_text(term: Term) -> str:
+def _term_text(term: Term) -> str:
     """A violated term as its EMIX element and value."""
     if isinstance(term, MinimumNotification):
         return f"minimumNotificationDuration {format_duration(term.duration)}"
@@ -55,7 +55,7 @@ def term_text(term: Term) -> str:
 
 def _violations(response: Response, indent: str) -> list[str]:
     return [
-        f"{indent}violates {term_text(violation.term)}: {violation.description}"
+        f"{indent}violates {_term_text(violation.term)}: {violation.description}"
         for violation in response.terms_violated
     ]
 

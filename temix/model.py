@@ -199,6 +199,11 @@ class TransportPath:
 Interface = Location | TransportPath
 
 
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+"""The range of instants: years 1 to 9999, as ``xs:dateTime`` without a sign writes them."""
+
+
 def _utc(moment: datetime, what: str) -> datetime:
     _require(moment.tzinfo is not None, f"{what} must be time-zone aware")
     _require(moment.microsecond == 0, f"{what} must be a whole second")
@@ -224,7 +229,7 @@ class Interval:
             "an interval duration must be whole seconds",
         )
         _require(
-            self.duration <= datetime.max.replace(tzinfo=UTC) - self.start,
+            self.duration <= LAST_INSTANT - self.start,
             "an interval must end by the last instant of year 9999",
         )
 

@@ -33,12 +33,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
 from temix.model import (
+    FIRST_INSTANT,
     EnergyUnit,
     Interface,
     Interval,
@@ -199,8 +200,7 @@ class Holdings:
 
 def _earlier(moment: datetime, duration: timedelta) -> datetime:
     """``moment - duration``, or the first instant there is when that is before it."""
-    earliest = datetime.min.replace(tzinfo=UTC)
-    return earliest if moment - earliest < duration else moment - duration
+    return FIRST_INSTANT if moment - FIRST_INSTANT < duration else moment - duration
 
 
 def exact_position(

@@ -13,8 +13,12 @@ from lxml import etree
 
 from temix import codec
 from temix.conformance import extremes
-from temix.conformance.cases.schema import _not_stored, _refused_as_invalid, _tender_request, _tour
-from temix.conformance.cases.soap import PROFILE_OPERATIONS, needed_operations
+from temix.conformance.cases.schema import (
+    _not_stored,
+    _refused_as_invalid,
+    _tender_request,
+    declared_tour,
+)
 from temix.conformance.catalogue import case
 from temix.conformance.trial import Trial
 from temix.namespaces import prefixed
@@ -33,14 +37,10 @@ def _server_fault(code: str) -> bool:
     "(Sender and Receiver); XML Schema 1.0 Part 2 (xs:float, xs:dateTime, xs:duration)",
 )
 def extreme_values_get_clean_answers(trial: Trial) -> None:
-    by_name = {operation.name: operation for operation in PROFILE_OPERATIONS}
-    needed = {operation.name for operation in needed_operations(trial.capabilities)}
     failures = []
-    for call in _tour(trial):
-        if call.operation not in needed:
-            continue
+    for call, operation in declared_tour(trial):
         payload = codec.encode(call.payload())
-        route = trial.route(by_name[call.operation].request)
+        route = trial.route(operation.request)
         for field in _one_field_of_each_kind(payload):
             for value in extremes.EXTREMES[field.kind]:
                 spoilt = etree.fromstring(extremes.with_value(payload, field, value))

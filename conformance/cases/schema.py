@@ -8,14 +8,19 @@ place, sign it, and check both the fault and that nothing was stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from lxml import etree
 
 from temix import codec, rules
 from temix import payloads as p
-from temix.conformance.cases.soap import FOREIGN_NS, PROFILE_OPERATIONS, needed_operations
+from temix.conformance.cases.soap import (
+    FOREIGN_NS,
+    PROFILE_OPERATIONS,
+    ProfileOperation,
+    needed_operations,
+)
 from temix.conformance.catalogue import Failed, case
 from temix.conformance.trial import RawReply, Trial
 from temix.envelope import SOAP_1_1
@@ -146,6 +151,15 @@ def _tour(trial: Trial) -> list[Call]:
     ]
 
 
+def declared_tour(trial: Trial) -> Iterator[tuple[Call, ProfileOperation]]:
+    """The tour's requests for the operations the endpoint declares, each with its operation."""
+    by_name = {operation.name: operation for operation in PROFILE_OPERATIONS}
+    needed = {operation.name for operation in needed_operations(trial.capabilities)}
+    for call in _tour(trial):
+        if call.operation in needed:
+            yield call, by_name[call.operation]
+
+
 def reply_payload(reply: RawReply) -> etree._Element:
     """The one element of the reply's Body; fails for a fault or anything else."""
     env = reply.route.version.envelope_ns
@@ -164,12 +178,7 @@ def reply_payload(reply: RawReply) -> etree._Element:
     "(the schema rule; payloads and operations)",
 )
 def every_reply_valid(trial: Trial) -> None:
-    by_name = {operation.name: operation for operation in PROFILE_OPERATIONS}
-    needed = {operation.name for operation in needed_operations(trial.capabilities)}
-    for call in _tour(trial):
-        if call.operation not in needed:
-            continue
-        operation = by_name[call.operation]
+    for call, operation in declared_tour(trial):
         route = trial.route(operation.request)
         reply = trial.post(route, trial.envelope(call.payload(), signer=call.signer))
         trial.expect(
