@@ -35,6 +35,7 @@ from temix.codec import (
     encode_bytes,
 )
 from temix.model import DEVELOPMENT_MARKET, Response
+from temix.namespaces import prefixed
 from temix.responses import ResponseCode, response
 from temix.server.security import (
     INSECURE,
@@ -57,7 +58,15 @@ from temix.server.soap import (
     SoapLimits,
     load_operations,
 )
-from temix.server.store import LedgerEntry, Store, Unit, migrate, payload_digest
+from temix.server.store import (
+    ID_WIDTH,
+    URI_WIDTH,
+    LedgerEntry,
+    Store,
+    Unit,
+    migrate,
+    payload_digest,
+)
 from temix.validation import SchemaSet
 from temix.wspolicy import attach_policies
 from temix.xmlsafe import parse_bytes
@@ -128,6 +137,22 @@ def _ids(element: etree._Element) -> dict[str, str]:
     }
 
 
+def _check_widths(payload: etree._Element) -> None:
+    """:class:`DecodeError` for a text longer than the store can keep: a market context URI of
+    more than ``URI_WIDTH`` characters, any other text of more than ``ID_WIDTH``."""
+    for element in payload.iter():
+        if not isinstance(element.tag, str) or element.text is None:
+            continue
+        name = etree.QName(element).localname
+        width = URI_WIDTH if name == "marketContext" else ID_WIDTH
+        if len(element.text) > width:
+            raise DecodeError(
+                prefixed(element.tag),
+                f"a text of {len(element.text)} characters is longer than the {width} "
+                "characters this server keeps",
+            )
+
+
 def _refusal(element: etree._Element, code: ResponseCode, description: str, now: datetime) -> Any:
     ids = _ids(element)
     answer = response(code, ids.get("requestID", ""), description, created=now)
@@ -157,6 +182,7 @@ class MarketEndpoint:
     def __call__(self, element: etree._Element, context: RequestContext) -> etree._Element:
         notes = context.notes
         try:
+            _check_widths(element)
             request = decode(element)
         except DecodeError as error:
             reply = _refusal(element, ResponseCode.BAD_REQUEST, str(error), self._now())

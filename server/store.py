@@ -53,6 +53,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     CompoundSelect,
@@ -94,6 +95,11 @@ from temix.rules import WHOLE_MARKET_CONTEXT, OfferedTo, TenderRecord
 from temix.states import TenderStatus
 
 SQLITE_FILE_NAME = "temix.sqlite3"
+ID_WIDTH = 512
+"""The most characters an id (of a party, request, tender, quote, transaction, delivery or
+group) may have: the width of the store's id columns."""
+URI_WIDTH = 2048
+"""The most characters a market context URI may have."""
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_SECONDS = 30
 DECODED_DOCUMENTS = 4096
@@ -146,7 +152,7 @@ metadata = MetaData()
 market_contexts = Table(
     "market_contexts",
     metadata,
-    Column("uri", String(2048), primary_key=True),
+    Column("uri", String(URI_WIDTH), primary_key=True),
     Column("document", StoredXml, nullable=False),
     Column("stored_at", UtcDateTime, nullable=False),
 )
@@ -154,24 +160,24 @@ market_contexts = Table(
 group_members = Table(
     "group_members",
     metadata,
-    Column("group_id", String(512), primary_key=True),
-    Column("party_id", String(512), primary_key=True),
+    Column("group_id", String(ID_WIDTH), primary_key=True),
+    Column("party_id", String(ID_WIDTH), primary_key=True),
 )
 
 tenders = Table(
     "tenders",
     metadata,
-    Column("tender_id", String(512), primary_key=True),
-    Column("author", String(512), nullable=False, index=True),
+    Column("tender_id", String(ID_WIDTH), primary_key=True),
+    Column("author", String(ID_WIDTH), nullable=False, index=True),
     Column("offered_to", Text, nullable=True, doc="JSON list of party ids; NULL: the market"),
-    Column("market_context", String(2048), nullable=False, index=True),
+    Column("market_context", String(URI_WIDTH), nullable=False, index=True),
     Column("side", String(8), nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("start_s", Integer, nullable=False),
-    Column("end_s", Integer, nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
     Column("remaining", String(64), nullable=False),
     Column("status", String(32), nullable=False),
-    Column("expires_s", Integer, nullable=True, doc="the expiry; NULL: the tender has none"),
+    Column("expires_s", BigInteger, nullable=True, doc="the expiry; NULL: the tender has none"),
     Column("document", StoredXml, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_tenders_status_expires_s", "status", "expires_s"),
@@ -180,12 +186,12 @@ tenders = Table(
 quotes = Table(
     "quotes",
     metadata,
-    Column("quote_id", String(512), primary_key=True),
-    Column("publisher", String(512), nullable=False, index=True),
-    Column("subscriber", String(512), nullable=False),
+    Column("quote_id", String(ID_WIDTH), primary_key=True),
+    Column("publisher", String(ID_WIDTH), nullable=False, index=True),
+    Column("subscriber", String(ID_WIDTH), nullable=False),
     Column("market_contexts", Text, nullable=False, doc="JSON list of the products' contexts"),
-    Column("start_s", Integer, nullable=False),
-    Column("end_s", Integer, nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
     Column("cancelled", Integer, nullable=False, default=0),
     Column("document", StoredXml, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -194,14 +200,14 @@ quotes = Table(
 transactions = Table(
     "transactions",
     metadata,
-    Column("transaction_id", String(512), primary_key=True),
-    Column("buyer", String(512), nullable=False),
-    Column("seller", String(512), nullable=False),
-    Column("tender_id", String(512), nullable=True, index=True),
-    Column("related_to", String(512), nullable=True, index=True),
-    Column("market_context", String(2048), nullable=False),
-    Column("start_s", Integer, nullable=False),
-    Column("end_s", Integer, nullable=False),
+    Column("transaction_id", String(ID_WIDTH), primary_key=True),
+    Column("buyer", String(ID_WIDTH), nullable=False),
+    Column("seller", String(ID_WIDTH), nullable=False),
+    Column("tender_id", String(ID_WIDTH), nullable=True, index=True),
+    Column("related_to", String(ID_WIDTH), nullable=True, index=True),
+    Column("market_context", String(URI_WIDTH), nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
     Column("document", StoredXml, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_transactions_buyer_period", "buyer", "market_context", "end_s", "start_s"),
@@ -212,11 +218,11 @@ transactions = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("delivery_id", String(512), primary_key=True),
-    Column("party_id", String(512), nullable=False),
+    Column("delivery_id", String(ID_WIDTH), primary_key=True),
+    Column("party_id", String(ID_WIDTH), nullable=False),
     Column("market_contexts", Text, nullable=False, doc="JSON list of the readings' contexts"),
-    Column("start_s", Integer, nullable=False),
-    Column("end_s", Integer, nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
     Column("document", StoredXml, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_deliveries_party_period", "party_id", "end_s", "start_s"),
@@ -225,10 +231,10 @@ deliveries = Table(
 balancing_prices = Table(
     "balancing_prices",
     metadata,
-    Column("market_context", String(2048), primary_key=True),
-    Column("location_id", String(512), primary_key=True),
-    Column("start_s", Integer, primary_key=True),
-    Column("end_s", Integer, primary_key=True),
+    Column("market_context", String(URI_WIDTH), primary_key=True),
+    Column("location_id", String(ID_WIDTH), primary_key=True),
+    Column("start_s", BigInteger, primary_key=True),
+    Column("end_s", BigInteger, primary_key=True),
     Column("price", String(64), nullable=False),
     Index("ix_balancing_prices_period", "market_context", "location_id", "end_s", "start_s"),
 )
@@ -236,8 +242,8 @@ balancing_prices = Table(
 requests = Table(
     "requests",
     metadata,
-    Column("party_id", String(512), primary_key=True),
-    Column("request_id", String(512), primary_key=True),
+    Column("party_id", String(ID_WIDTH), primary_key=True),
+    Column("request_id", String(ID_WIDTH), primary_key=True),
     Column("operation", String(64), nullable=False),
     Column("payload_digest", String(64), nullable=False),
     Column("reply", StoredXml, nullable=False),
@@ -251,9 +257,9 @@ ledger = Table(
     Column("received_at", UtcDateTime, nullable=False, index=True),
     Column("sent_at", UtcDateTime, nullable=False),
     Column("operation", String(64), nullable=True, index=True),
-    Column("party_id", String(512), nullable=True, index=True),
-    Column("counterparty_id", String(512), nullable=True),
-    Column("request_id", String(512), nullable=True),
+    Column("party_id", String(ID_WIDTH), nullable=True, index=True),
+    Column("counterparty_id", String(ID_WIDTH), nullable=True),
+    Column("request_id", String(ID_WIDTH), nullable=True),
     Column("verification", String(64), nullable=False),
     Column("outcome", String(64), nullable=False),
     Column("http_status", Integer, nullable=False),
@@ -261,9 +267,9 @@ ledger = Table(
     Column("request", LargeBinary, nullable=False),
     Column("response", LargeBinary, nullable=False),
     Column("verification_detail", Text, nullable=True),
-    Column("message_id", String(512), nullable=True, doc="the request's wsa:MessageID"),
-    Column("relates_to", String(512), nullable=True, doc="the request's wsa:RelatesTo"),
-    Column("reply_message_id", String(512), nullable=True, doc="the reply's wsa:MessageID"),
+    Column("message_id", String(ID_WIDTH), nullable=True, doc="the request's wsa:MessageID"),
+    Column("relates_to", String(ID_WIDTH), nullable=True, doc="the request's wsa:RelatesTo"),
+    Column("reply_message_id", String(ID_WIDTH), nullable=True, doc="the reply's wsa:MessageID"),
     Column(
         "compressed",
         Integer,
@@ -276,7 +282,7 @@ ledger = Table(
 parties = Table(
     "parties",
     metadata,
-    Column("party_id", String(512), primary_key=True),
+    Column("party_id", String(ID_WIDTH), primary_key=True),
     Column("roles", String(256), nullable=False),
     Column("certificate_sha256", String(64), nullable=True, unique=True),
     Column("subject", String(1024), nullable=True, unique=True),

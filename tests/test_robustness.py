@@ -28,7 +28,7 @@ from temix.envelope import SOAP_1_1
 from temix.model import DEVELOPMENT_MARKET
 from temix.schemas import EXAMPLES_VALID
 from temix.server import store as tables
-from temix.server.store import sqlite_url
+from temix.server.store import ID_WIDTH, URI_WIDTH, sqlite_url
 from temix.validation import SchemaSet
 
 STORED = (
@@ -150,3 +150,16 @@ def assert_reads_back(market: TestMarket, created: p.CreateTender, shown: str) -
         )
     )
     assert set(listed.tenders) == set(created.tenders), shown
+
+
+@pytest.mark.parametrize(("name", "width"), [("tenderID", ID_WIDTH), ("marketContext", URI_WIDTH)])
+def test_a_text_wider_than_the_store_is_a_400(market, name, width):
+    template = TEMPLATES["create-tender-power"]
+    (field,) = [item for item in extremes.fields(template) if item.name == name]
+    before = stored(market)
+    body = extremes.with_value(template, field, "x" * (width + 1))
+    status, fault, reply = answer(market, template, unique_request_id(body, next(COUNTER)))
+    assert (status, fault) == (200, ""), reply
+    assert b"<ei:responseCode>400</ei:responseCode>" in reply
+    assert f"longer than the {width} characters this server keeps".encode() in reply
+    assert stored(market) == before
