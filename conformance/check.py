@@ -75,6 +75,7 @@ from temix import payloads as p
 from temix.codec import DecodeError, format_instant
 from temix.conformance.catalogue import Outcome
 from temix.model import (
+    FIRST_INSTANT,
     MarketContext,
     Product,
     Quote,
@@ -175,7 +176,7 @@ _TIMESTAMP_CREATED = tuple(
     for soap in (SOAP11, SOAP12)
 )
 _EVIDENCE_NAME = re.compile(r"(?P<number>\d+)-(?P<side>request|response)\.xml")
-_BEFORE_EVERYTHING = datetime.min.replace(tzinfo=UTC)
+_BEFORE_EVERYTHING = FIRST_INSTANT
 """The time of a message that has none: before every expiry, so expiry is not judged."""
 _MAX_PROBLEMS_SHOWN = 3
 
