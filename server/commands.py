@@ -41,6 +41,7 @@ from temix.server.security import (
 )
 from temix.server.soap import SoapLimits
 from temix.server.store import PartyRecord, Store, sqlite_url
+from temix.server.worker import DEFAULT_LIMITS, ConnectionLimits
 from temix.validation import SchemaSet, payload_of
 from temix.wssecurity import Freshness
 from temix.xmlsafe import (
@@ -157,10 +158,27 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
     "--max-namespaces", DEFAULT_MAX_NAMESPACES, "Most namespace declarations in one request."
 )
 @_seconds_option(
-    "--read-timeout",
-    10.0,
-    "Seconds a client may stay silent while sending.",
+    "--header-timeout",
+    DEFAULT_LIMITS.header_timeout,
+    "Seconds a client has to send a request's headers.",
     zero_allowed=False,
+)
+@_seconds_option(
+    "--body-timeout",
+    DEFAULT_LIMITS.body_timeout,
+    "Seconds a client has to send a request's body, and to read a reply.",
+    zero_allowed=False,
+)
+@_seconds_option(
+    "--keepalive-timeout",
+    DEFAULT_LIMITS.keepalive_timeout,
+    "Seconds an idle kept-alive connection stays open.",
+    zero_allowed=False,
+)
+@_count_option(
+    "--max-connections",
+    DEFAULT_LIMITS.max_connections,
+    "Open connections per worker; one more is answered 503.",
 )
 @_seconds_option(
     "--request-timeout",
@@ -197,7 +215,10 @@ def serve(
     max_attributes: int,
     max_elements: int,
     max_namespaces: int,
-    read_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    keepalive_timeout: float,
+    max_connections: int,
     request_timeout: float,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -250,7 +271,13 @@ def serve(
             port=port,
             workers=workers,
             graceful_timeout=graceful_timeout,
-            read_timeout=read_timeout,
+            limits=ConnectionLimits(
+                header_timeout=header_timeout,
+                body_timeout=body_timeout,
+                keepalive_timeout=keepalive_timeout,
+                max_connections=max_connections,
+                max_body_bytes=max_bytes,
+            ),
             request_timeout=request_timeout,
             tls=tls,
             log_level=log_level,

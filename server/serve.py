@@ -1,4 +1,4 @@
-"""The process host of the temix WSGI app: a gunicorn pre-fork master with sync workers.
+"""The process host of the temix WSGI app: a gunicorn pre-fork master with buffering workers.
 
 Decisions worth knowing (``shared/reference/TOOLCHAIN.md``, "Hosting"):
 
@@ -13,13 +13,18 @@ Decisions worth knowing (``shared/reference/TOOLCHAIN.md``, "Hosting"):
   it is serving (for up to ``graceful_timeout`` seconds) and the process exits 0. gunicorn on
   its own quits at once on SIGINT, which a terminal's Ctrl-C sends to the workers too. SIGQUIT
   quits at once (with gunicorn 27, so does a second SIGINT during the drain).
-- A client silent for ``read_timeout`` seconds while sending is disconnected, and a request
-  running longer than ``request_timeout`` seconds has its worker replaced by a new one: a
-  slow client holds a worker for a bounded time. In front of many untrusted clients, a
-  buffering proxy is still the better defence.
+- Each worker is a :class:`temix.server.worker.BufferingWorker`: it reads every connection
+  without blocking and calls the app with whole requests only, so idle and slow clients hold
+  no worker; ``limits`` (:class:`~temix.server.worker.ConnectionLimits`) bound how long a
+  head, a body and an idle kept-alive connection may take, the body's size and the
+  connections per worker. gunicorn's sync workers (one connection at a time, read while the
+  app waits) let five idle connections stall a signed request for 24 s; tests/benchmarks/
+  bench_attack.py measures this worker under idle, slow and connection-flood clients.
+- A request running longer than ``request_timeout`` seconds has its worker replaced by a new
+  one.
 - With ``tls``, the server speaks HTTPS; with a client CA as well, it requires client
-  certificates (mutual TLS) and puts the one each request came with, DER-encoded, in the WSGI
-  environ under ``temix.tls_client_certificate``.
+  certificates (mutual TLS); the worker puts the one each request came with, DER-encoded, in
+  the WSGI environ under ``temix.tls_client_certificate``.
 - stdout carries a single line, ``WSDL http://HOST:PORT/?wsdl``, once the first worker has built
   the app; stderr carries gunicorn's error log and one JSON line per request from
   :class:`RequestLog` (gunicorn's own access log is off).
@@ -30,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import socket
 import ssl
 import sys
@@ -41,12 +45,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
-from gunicorn.workers.sync import SyncWorker
 
-from temix.server.soap import TLS_CLIENT_CERTIFICATE_KEY
+from temix.server.worker import (
+    DEFAULT_LIMITS,
+    BufferingWorker,
+    ConnectionLimits,
+    limited_worker,
+)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -73,7 +80,7 @@ def serve(
     port: int = 8080,
     workers: int = 1,
     graceful_timeout: float = 30.0,
-    read_timeout: float = 10.0,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
     request_timeout: float = 30.0,
     tls: Tls | None = None,
     ready: Callable[[str], object] = print_wsdl_line,
@@ -106,14 +113,14 @@ def serve(
     scheme = "http" if tls is None else "https"
     wsdl_url = f"{scheme}://{_authority(host, listener.getsockname()[1])}/?wsdl"
 
-    def announce_from_first_worker(worker: SyncWorker) -> None:
+    def announce_from_first_worker(worker: BufferingWorker) -> None:
         if worker.age == _FIRST_WORKER_AGE:
             ready(wsdl_url)
 
     settings = {
         "bind": [f"fd://{listener.detach()}"],
         "workers": workers,
-        "worker_class": type("TemixWorker", (_DrainingSyncWorker,), {"read_timeout": read_timeout}),
+        "worker_class": limited_worker(limits),
         "timeout": max(1, math.ceil(request_timeout)),
         "threads": 1,
         "graceful_timeout": math.ceil(graceful_timeout),
@@ -193,7 +200,7 @@ class _GunicornHost(BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> WsgiApp:
-        return RequestLog(_with_tls_identity(self._app_factory()))
+        return RequestLog(self._app_factory())
 
     def run(self) -> None:
         _DrainingArbiter(self).run()
@@ -206,24 +213,6 @@ class _DrainingArbiter(Arbiter):
         self.handle_term()
 
 
-class _DrainingSyncWorker(SyncWorker):
-    """A sync worker that finishes its request in flight on SIGINT as on SIGTERM, and gives
-    up on a client silent for ``read_timeout`` seconds."""
-
-    read_timeout: float = 10.0
-
-    def accept(self, listener: socket.socket) -> None:
-        client, address = listener.accept()
-        client.settimeout(self.read_timeout)
-        util.close_on_exec(client)
-        self.handle(listener, client, address)
-
-    def init_signals(self) -> None:
-        super().init_signals()
-        signal.signal(signal.SIGINT, self.handle_exit)
-        signal.siginterrupt(signal.SIGINT, False)
-
-
 @dataclass(frozen=True)
 class Tls:
     """HTTPS settings: the server's certificate and key (PEM files) and, for mutual TLS, the
@@ -232,20 +221,6 @@ class Tls:
     certificate: Path
     key: Path
     client_ca: Path | None = None
-
-
-def _with_tls_identity(app: WsgiApp) -> WsgiApp:
-    """``app``, told the certificate a mutual-TLS client presented."""
-
-    def application(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        connection = environ.get("gunicorn.socket")
-        if isinstance(connection, ssl.SSLSocket):
-            certificate = connection.getpeercert(binary_form=True)
-            if certificate:
-                environ[TLS_CLIENT_CERTIFICATE_KEY] = certificate
-        return app(environ, start_response)
-
-    return application
 
 
 class RequestLog:

@@ -16,6 +16,7 @@ from databases import POSTGRES_URL_VARIABLE
 BENCHMARKS = Path(__file__).parent / "benchmarks"
 BENCH_SERVER = BENCHMARKS / "bench_server.py"
 BENCH_CRYPTO = BENCHMARKS / "bench_crypto.py"
+BENCH_ATTACK = BENCHMARKS / "bench_attack.py"
 OPERATIONS = ("create", "accept", "request-tenders", "request-position")
 ALGORITHMS = ("rsa", "ecdsa")
 SIGNED = tuple(
@@ -180,3 +181,30 @@ def test_bench_crypto_reports_the_floor_of_each_algorithm(tmp_path: Path) -> Non
     for label in ("RSA-2048", "ECDSA P-256"):
         printed = [line for line in completed.stdout.splitlines() if line.startswith(label)]
         assert [line.split()[len(label.split())] for line in printed] == list(PARTS)
+
+
+def test_bench_attack_prints_the_legitimate_latency_quiet_and_under_attack(tmp_path: Path) -> None:
+    results_file = tmp_path / "attack.json"
+    command = [sys.executable, str(BENCH_ATTACK), "--requests", "5", "--idle", "10"]
+    command += ["--slow-headers", "2", "--slow-bodies", "2", "--settle", "0.5"]
+    command += ["--json", str(results_file)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(results_file.read_text())
+    assert results["failed"] is False
+    for phase in (results["quiet"], results["attack"]):
+        assert (phase["requests"], phase["failures"]) == (5, 0)
+        assert 0 < phase["p50_ms"] <= phase["p99_ms"] <= phase["max_ms"]
+    attackers = results["attack"]["attackers"]
+    assert attackers["open_max"] == 14
+    assert attackers["flood_connections_per_second"] > 0
+    assert results["ratios"]["p99_ms"] == round(
+        results["attack"]["p99_ms"] / results["quiet"]["p99_ms"], 2
+    )
+    assert results["goal"]["met"] is (
+        results["attack"]["p99_ms"] < 100 and results["ratios"]["p99_ms"] <= 3
+    )
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| quiet", "| attack", "| attack / quiet"]
+    assert "Goal, p99 under attack under 100 ms and within 3x of quiet: " in completed.stdout

@@ -1737,7 +1737,7 @@ def impatient_server(
         directory / "serve.log",
         keys=keys,
         workers=2,
-        options=["--read-timeout", "1"],
+        options=["--header-timeout", "1", "--body-timeout", "1"],
     )
     wait_for_workers(server, 2)
     yield server

@@ -31,24 +31,35 @@ TESTS_DIR = Path(__file__).parent
 READY_TIMEOUT = 8.0
 EXIT_TIMEOUT = 8.0
 REQUEST_TIMEOUT = 8.0
+SETTLE_SECONDS = 0.5
+"""Time for the server to read what a test sent before the test goes on."""
 WSDL_LINE = re.compile(r"WSDL http://127\.0\.0\.1:(\d+)/\?wsdl\n")
 
 LAUNCHER = """
 import sys
 import serve_apps
+from temix.server.worker import ConnectionLimits
 from temix.server.serve import serve
-sys.exit(serve(serve_apps.{factory}, port={port}, workers={workers}, graceful_timeout=5))
+sys.exit(
+    serve(
+        serve_apps.{factory},
+        port={port},
+        workers={workers},
+        graceful_timeout=5,
+        limits=ConnectionLimits(**{limits!r}),
+    )
+)
 """
 
 
 class ServerProcess:
     """``serve()`` in its own session, stdout piped, stderr in a file."""
 
-    def __init__(self, stderr_path, *, factory="make_app", port=0, workers=1, env=()):
+    def __init__(self, stderr_path, *, factory="make_app", port=0, workers=1, limits=None, env=()):
         self.stderr_path = stderr_path
         self.port = None
         python_path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
-        launcher = LAUNCHER.format(factory=factory, port=port, workers=workers)
+        launcher = LAUNCHER.format(factory=factory, port=port, workers=workers, limits=limits or {})
         with open(stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", launcher],
@@ -297,3 +308,179 @@ def test_the_request_log_records_an_app_that_raises_as_500():
         RequestLog(app, stream)(_environ("GET", "/", b"", query="wsdl"), lambda *_: None)
     record = json.loads(stream.getvalue())
     assert (record["path"], record["query"], record["status"]) == ("/", "wsdl", 500)
+
+
+# --- Idle and slow clients ----------------------------------------------------------------------
+
+SLOW_HEAD = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+
+
+def _connect(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT)
+
+
+def _read_until_closed(connection):
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def test_one_worker_answers_while_idle_and_slow_clients_hold_connections(start_server):
+    """With the default limits (10 s for a head, 30 s for a body), a request is answered at
+    once, not after them, while idle, half-sent-head and half-sent-body connections wait."""
+    server = start_server()
+    server.wait_ready()
+    held = [_connect(server.port) for _ in range(60)]
+    for number, connection in enumerate(held):
+        if number % 3 == 1:
+            connection.sendall(SLOW_HEAD)
+        elif number % 3 == 2:
+            connection.sendall(SLOW_HEAD + b"\r\n<Envelope")
+    try:
+        for _ in range(3):
+            status, body = server.request("POST", "/", b"<Envelope/>")
+            assert (status, json.loads(body)["received"]) == (200, 11)
+    finally:
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        pytest.param(b"", b"", id="silent"),
+        pytest.param(SLOW_HEAD, b"HTTP/1.1 408 ", id="head-stops"),
+        pytest.param(SLOW_HEAD + b"\r\n<Envelope", b"HTTP/1.1 408 ", id="body-stops"),
+    ],
+)
+def test_a_client_too_slow_is_cut_off_after_its_timeout(start_server, sent, answer):
+    server = start_server(limits={"header_timeout": 1, "body_timeout": 1})
+    server.wait_ready()
+    with _connect(server.port) as slow:
+        slow.sendall(sent)
+        received = _read_until_closed(slow)
+    assert received.startswith(answer) and (answer or received == b"")
+
+
+def test_a_kept_alive_connection_serves_requests_in_turn_then_closes_when_idle(start_server):
+    server = start_server(limits={"keepalive_timeout": 1})
+    server.wait_ready()
+    request = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
+    with _connect(server.port) as connection:
+        connection.sendall(request * 2)
+        received = _read_until_closed(connection)
+    replies = received.split(b"HTTP/1.1 200 OK")
+    assert len(replies) == 3 and all(b'"received": 3' in reply for reply in replies[1:])
+
+
+def test_at_the_connection_cap_a_new_connection_displaces_the_oldest_waiting_one(start_server):
+    """Connections that have not sent a whole request head are displaced first, oldest first;
+    the new one is served."""
+    server = start_server(limits={"max_connections": 3})
+    server.wait_ready()
+    held = []
+    for _ in range(3):
+        held.append(_connect(server.port))
+        held[-1].sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(SETTLE_SECONDS)
+    try:
+        assert server.request("GET", "/")[0] == 200
+        assert _read_until_closed(held[0]) == b"", "the oldest was closed to make room"
+        held[1].sendall(b"Host: 127.0.0.1\r\n\r\n")
+        assert held[1].recv(65536).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_at_the_connection_cap_one_too_many_is_refused_503_when_all_are_mid_request(
+    start_server,
+):
+    server = start_server(limits={"max_connections": 3})
+    server.wait_ready()
+    held = [_connect(server.port) for _ in range(3)]
+    try:
+        for connection in held:
+            connection.sendall(SLOW_HEAD + b"\r\n<Envelope")
+        time.sleep(SETTLE_SECONDS)
+        with _connect(server.port) as extra:
+            extra.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            refused = _read_until_closed(extra)
+        assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert refused.endswith(b"too many connections\n")
+    finally:
+        for connection in held:
+            connection.close()
+    wait_for(lambda: server.request("GET", "/")[0] == 200)
+
+
+def test_a_connection_that_sends_nothing_never_reaches_the_worker(start_server):
+    """The listener defers accepting a connection until its first bytes (TCP_DEFER_ACCEPT), so
+    silent connections, and a flood's that are reset at once, cost the worker nothing: with a
+    cap of one, a silent connection leaves room for a request."""
+    server = start_server(limits={"max_connections": 1})
+    server.wait_ready()
+    with _connect(server.port), _connect(server.port):
+        time.sleep(SETTLE_SECONDS)
+        assert server.request("GET", "/")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 400 ",
+            id="two-framings",
+        ),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Padding: a\r\n" * 6000,
+            b"HTTP/1.1 431 ",
+            id="head-too-large",
+        ),
+    ],
+)
+def test_requests_the_worker_cannot_frame_safely_are_refused_unread(start_server, sent, answer):
+    server = start_server(limits={"max_body_bytes": 1000})
+    server.wait_ready()
+    with _connect(server.port) as connection:
+        connection.sendall(sent)
+        assert _read_until_closed(connection).startswith(answer)
+    assert server.log_records() == [], "the app saw none of them"
+
+
+@pytest.mark.parametrize(
+    ("head", "length"),
+    [
+        pytest.param(b"Content-Length: 2000\r\n", "2000", id="declared"),
+        pytest.param(b"Transfer-Encoding: chunked\r\n", None, id="chunked"),
+    ],
+)
+def test_a_body_over_the_limit_reaches_the_app_unread_then_the_connection_closes(
+    start_server, head, length
+):
+    """The app refuses it (temix's answers 413 and records the exchange): it gets the declared
+    length, or with a chunked body, no more than the limit and one byte of it."""
+    server = start_server(limits={"max_body_bytes": 1000})
+    server.wait_ready()
+    chunk = b"7d0\r\n" + b"x" * 2000 + b"\r\n" if length is None else b"x" * 500
+    with _connect(server.port) as connection:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head + b"\r\n" + chunk)
+        received = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 200 OK")
+    [record] = server.log_records()
+    assert record["request_bytes"] == (1001 if length is None else 0)
+
+
+def test_a_chunked_body_reaches_the_app_whole(start_server):
+    server = start_server()
+    server.wait_ready()
+    with _connect(server.port) as connection:
+        connection.sendall(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
+        )
+        received = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 200 OK") and b'"received": 11' in received
