@@ -578,7 +578,7 @@ class Market:
             intervals=request.intervals,
         )
         deals = [deal for record in records for deal in deals_of(record)]
-        units = MarketUnits(market.power_unit, market.energy_unit)
+        units = MarketUnits.of(market)
         return p.ReplyPosition(
             response=response(ResponseCode.OK, request.request_id, created=self.now),
             party_id=request.party_id,
@@ -641,7 +641,7 @@ class Market:
                 interface,
                 period,
                 prices,
-                units=MarketUnits(market.power_unit, market.energy_unit),
+                units=MarketUnits.of(market),
             )
         except SettlementError as error:
             refusal = Refusal(ResponseCode.CONFLICT, f"cannot settle yet: {error}")
@@ -664,7 +664,7 @@ class Market:
                 ResponseCode.UNKNOWN, f"unknown market context {request.market_context}"
             )
             return p.ReplyPublication(refusal.response(request.request_id, self.now))
-        units = MarketUnits(market.power_unit, market.energy_unit)
+        units = MarketUnits.of(market)
         published = []
         for interval in request.intervals:
             records = self.unit.all_transactions(market.uri, interval)

@@ -844,6 +844,8 @@ def _encode_market_context(element: etree._Element, context: MarketContext) -> N
         _sub(extension, _q(TEMIX_EXT, "allowedDuration"), format_duration(duration))
     if context.balancing_price_source is not None:
         _sub(extension, _q(TEMIX_EXT, "balancingPriceSource"), context.balancing_price_source)
+    _sub(extension, _q(TEMIX_EXT, "energyDecimals"), str(context.energy_decimals))
+    _sub(extension, _q(TEMIX_EXT, "moneyDecimals"), str(context.money_decimals))
     if context.created is not None:
         _sub(element, _q(EI, "createdDateTime"), format_instant(context.created))
 
@@ -878,6 +880,11 @@ def _decode_market_context(element: etree._Element, path: str) -> MarketContext:
         for found in extension.take_all((_q(TEMIX_EXT, "allowedDuration"),))
     )
     balancing = _optional_text(extension, _q(TEMIX_EXT, "balancingPriceSource"))
+    decimals = {}
+    for local, what in (("energyDecimals", "energy_decimals"), ("moneyDecimals", "money_decimals")):
+        found = extension.take(_q(TEMIX_EXT, local))
+        if found is not None:
+            decimals[what] = _parse_count(_text(*found), found[1])
     extension.done()
     created_found = children.take(_q(EI, "createdDateTime"))
     created = None
@@ -899,6 +906,7 @@ def _decode_market_context(element: etree._Element, path: str) -> MarketContext:
             allowed_durations=durations,
             balancing_price_source=None if balancing is None else balancing.strip(),
             created=created,
+            **decimals,
         ),
     )
 

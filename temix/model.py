@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import decimal
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -292,12 +293,36 @@ class Interval:
 
 
 def as_decimal(value: Fraction) -> Decimal:
-    """The reported form of an exact figure: rounded half-even to 34 significant digits.
-
-    Figures are computed exactly (``Fraction``) and rounded once, here; the seeds' examples
-    all come out exact, and 1 kW over 5 minutes is 0.08333... kWh to 34 digits.
+    """An exact figure that is not written to a market's decimal places (a rate of a balancing
+    trade, a published average price, a single energy or price): rounded half-even to 34
+    significant digits. Positions and settlement amounts use :func:`written`.
     """
     return _REPORTED.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+MAX_DECIMALS = 18
+"""The most decimal places a market context may write its figures to."""
+
+
+def written(value: Fraction, decimals: int) -> Decimal:
+    """``value`` rounded half-even to ``decimals`` places, without trailing zeros: how positions
+    and settlement write an energy or an amount of money (see docs/profile.md, "Figures")."""
+    units = round(value * 10**decimals)
+    places = decimals
+    while places and units % 10 == 0:
+        units //= 10
+        places -= 1
+    return Decimal(f"{units}E-{places}") if places else Decimal(units)
+
+
+def decimal_sum(figures: Iterable[Decimal]) -> Decimal:
+    """Written figures added up exactly (Decimal's default context rounds past 28 digits), and
+    written without trailing zeros."""
+    total, places = Fraction(0), 0
+    for figure in figures:
+        total += Fraction(figure)
+        places = max(places, -int(figure.as_tuple().exponent))
+    return written(total, places)
 
 
 def scale_factor(source: SiScale, target: SiScale) -> Fraction:
@@ -574,10 +599,17 @@ class MarketContext:
     allowed_products: frozenset[ProductKind] = frozenset(ProductKind)
     allowed_durations: tuple[timedelta, ...] = ()
     balancing_price_source: str | None = None
+    energy_decimals: int = 6
+    money_decimals: int = 2
     created: datetime | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.uri.strip()), "a market context needs a URI")
+        for what, decimals in (("energy", self.energy_decimals), ("money", self.money_decimals)):
+            _require(
+                isinstance(decimals, int) and 0 <= decimals <= MAX_DECIMALS,
+                f"{what} figures are written to 0 to {MAX_DECIMALS} decimal places, not {decimals}",
+            )
         _currency(self.currency)
         _decimal(self.quantity_step, "a quantity step")
         _require(self.quantity_step > 0, "a quantity step must be positive")

@@ -22,10 +22,16 @@ transaction matches only the very same ``Location`` (id and kind).
 Options deliver nothing until exercised: an option transaction is not in any position, its
 exercises count like power or transport transactions, and premiums belong to settlement.
 
-Arithmetic is exact (``Fraction``) throughout, so twelve 5-minute parts add up to the hour
-exactly; reported figures are converted to ``Decimal`` once, at the end, rounded half-even to
-34 significant digits (see ``as_decimal``). ``ExactPosition`` keeps the exact figures for callers
-that add positions up, such as the market-wide reconciliation in ``net_positions``.
+Figures (docs/profile.md, "Figures"): arithmetic is exact (``Fraction``), and a position is
+written so that nested intervals add up as written. Each deal's energy delivered from its start
+to an instant, and the money for it, are rounded half-even to the market's decimal places
+(``MarketUnits.energy_decimals`` and ``money_decimals``); a deal's figure over an interval is
+that rounded figure at the interval's end minus the one at its start, and a position's figure is
+the sum over its deals. The differences telescope: the twelve 5-minute energies of an hour add
+up to the hour's exactly as written, the hours to the day's, whatever the deals. The net rate
+is not additive (it averages) and is written to ``energy_decimals`` places. ``ExactPosition``
+keeps the exact figures for callers that check them with ``==``, such as the market-wide
+reconciliation in ``net_positions``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from temix.model import (
     Interface,
     Interval,
     Location,
+    MarketContext,
     Position,
     PowerUnit,
     Product,
@@ -51,9 +58,9 @@ from temix.model import (
     Transaction,
     TransactionRecord,
     TransportPath,
-    as_decimal,
     exact_energy,
     scale_factor,
+    written,
 )
 
 _SECOND = timedelta(seconds=1)
@@ -61,10 +68,25 @@ _SECOND = timedelta(seconds=1)
 
 @dataclass(frozen=True)
 class MarketUnits:
-    """The units a market reports in: rates in ``power``, energy (and prices per) ``energy``."""
+    """The units a market reports in, rates in ``power`` and energy (and prices per) in
+    ``energy``, and the decimal places its energies and money are written to."""
 
     power: PowerUnit = field(default_factory=PowerUnit)
     energy: EnergyUnit = field(default_factory=EnergyUnit)
+    energy_decimals: int = 6
+    money_decimals: int = 2
+
+    @classmethod
+    def of(cls, market: MarketContext) -> MarketUnits:
+        return cls(
+            market.power_unit, market.energy_unit, market.energy_decimals, market.money_decimals
+        )
+
+    def written_energy(self, value: Fraction) -> Decimal:
+        return written(value, self.energy_decimals)
+
+    def written_money(self, value: Fraction) -> Decimal:
+        return written(value, self.money_decimals)
 
     def rate(self, quantity: Decimal, unit: PowerUnit) -> Fraction:
         """A rate given in ``unit``, exactly, in the market's power unit."""
@@ -76,7 +98,7 @@ class MarketUnits:
 
 
 DEFAULT_UNITS = MarketUnits()
-"""MW and MWh, the model's default units."""
+"""MW and MWh, the model's default units, written to 6 and 2 decimal places."""
 
 
 @dataclass(frozen=True)
@@ -109,17 +131,12 @@ def deals_of(record: TransactionRecord) -> tuple[Deal, Deal]:
 
 @dataclass(frozen=True)
 class ExactPosition:
-    """A position in exact arithmetic; ``rounded`` gives the reported ``Position``."""
+    """A position in exact arithmetic."""
 
     interval: Interval
     net_rate: Fraction
     energy: Fraction
     cost: Fraction
-
-    def rounded(self) -> Position:
-        return Position(
-            self.interval, as_decimal(self.net_rate), as_decimal(self.energy), as_decimal(self.cost)
-        )
 
 
 class Leg(NamedTuple):
@@ -180,22 +197,62 @@ class Holdings:
         self._starts = [deal.product.interval.start for deal, _ in held]
         self._longest = max((deal.product.interval.duration for deal, _ in held), default=_SECOND)
 
-    def over(self, interval: Interval, *, units: MarketUnits = DEFAULT_UNITS) -> ExactPosition:
+    def _overlapping(self, interval: Interval) -> list[tuple[Deal, Leg]]:
+        first = bisect_right(self._starts, _earlier(interval.start, self._longest))
+        return [
+            (deal, leg)
+            for deal, leg in self._held[first : bisect_left(self._starts, interval.end)]
+            if _shared_seconds(deal, interval)
+        ]
+
+    def exact(self, interval: Interval, *, units: MarketUnits = DEFAULT_UNITS) -> ExactPosition:
         """The exact net position over ``interval``, in the market's ``units``; each deal's
         price applies to the energy unit of its own product."""
         net_rate = Fraction(0)
         cost = Fraction(0)
-        first = bisect_right(self._starts, _earlier(interval.start, self._longest))
-        for deal, leg in self._held[first : bisect_left(self._starts, interval.end)]:
+        for deal, leg in self._overlapping(interval):
             seconds = _shared_seconds(deal, interval)
-            if seconds == 0:
-                continue
             description = deal.product.description
             rate = units.rate(description.quantity, description.power_unit)
             net_rate += leg.direction * rate * Fraction(seconds, interval.seconds)
             if leg.priced:
                 cost += leg.direction * Fraction(description.price) * priced_energy(deal, seconds)
         return ExactPosition(interval, net_rate, units.energy_over(net_rate, interval), cost)
+
+    def over(self, interval: Interval, *, units: MarketUnits = DEFAULT_UNITS) -> Position:
+        """The written net position over ``interval`` (see the module docstring, "Figures")."""
+        energy = Fraction(0)
+        cost = Fraction(0)
+        for deal, leg in self._overlapping(interval):
+            start, end = _elapsed(deal, interval.start), _elapsed(deal, interval.end)
+            description = deal.product.description
+            rate = units.rate(description.quantity, description.power_unit)
+            to_energy = rate * scale_factor(units.power.scale, units.energy.scale) / 3600
+            energy += leg.direction * (
+                Fraction(units.written_energy(to_energy * end))
+                - Fraction(units.written_energy(to_energy * start))
+            )
+            if leg.priced:
+                price = Fraction(description.price)
+                cost += leg.direction * (
+                    Fraction(units.written_money(price * priced_energy(deal, end)))
+                    - Fraction(units.written_money(price * priced_energy(deal, start)))
+                )
+        net_rate = self.exact(interval, units=units).net_rate
+        return Position(
+            interval,
+            units.written_energy(net_rate),
+            units.written_energy(energy),
+            units.written_money(cost),
+        )
+
+
+def _elapsed(deal: Deal, moment: datetime) -> int:
+    """Seconds of ``deal``'s delivery before ``moment``."""
+    delivery = deal.product.interval
+    if moment <= delivery.start:
+        return 0
+    return (min(moment, delivery.end) - delivery.start) // _SECOND
 
 
 def _earlier(moment: datetime, duration: timedelta) -> datetime:
@@ -212,7 +269,7 @@ def exact_position(
     units: MarketUnits = DEFAULT_UNITS,
 ) -> ExactPosition:
     """The net position of ``party_id`` at ``interface`` over ``interval``, exactly."""
-    return Holdings(deals, party_id, interface).over(interval, units=units)
+    return Holdings(deals, party_id, interface).exact(interval, units=units)
 
 
 def position(
@@ -223,8 +280,8 @@ def position(
     *,
     units: MarketUnits = DEFAULT_UNITS,
 ) -> Position:
-    """The reported net position of ``party_id`` at ``interface`` over ``interval``."""
-    return exact_position(deals, party_id, interface, interval, units=units).rounded()
+    """The written net position of ``party_id`` at ``interface`` over ``interval``."""
+    return Holdings(deals, party_id, interface).over(interval, units=units)
 
 
 def positions(
@@ -235,9 +292,9 @@ def positions(
     *,
     units: MarketUnits = DEFAULT_UNITS,
 ) -> tuple[Position, ...]:
-    """The reported net positions over each of ``intervals``, in order."""
+    """The written net positions over each of ``intervals``, in order."""
     holdings = Holdings(deals, party_id, interface)
-    return tuple(holdings.over(interval, units=units).rounded() for interval in intervals)
+    return tuple(holdings.over(interval, units=units) for interval in intervals)
 
 
 def net_positions(

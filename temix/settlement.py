@@ -15,7 +15,12 @@ holder to the writer once; the model records no time of payment, so it is booked
 statement whose period contains the start of the option's delivery interval, at the interface
 where the option's price would be booked (``temix.positions.leg_at``).
 
-Figures are computed exactly and rounded once, like positions (``temix.model.as_decimal``).
+Figures (docs/profile.md, "Figures"): the forward cost of each metered interval is the
+position's as written (``temix.positions``), so interval statements add up to the period's. A
+balancing trade's energy is the exact imbalance energy written to the market's energy decimal
+places, and its amount is the price times that written energy, written to the money decimal
+places, so each trade can be checked as printed; a premium is written to the money places. A
+statement's figures are sums of written figures, exact, so it adds up as printed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
 
-from temix.model import Delivery, Interface, Interval, Side, as_decimal, scale_factor
+from temix.model import (
+    Delivery,
+    Interface,
+    Interval,
+    Side,
+    as_decimal,
+    decimal_sum,
+    scale_factor,
+)
 from temix.positions import (
     DEFAULT_UNITS,
     Deal,
@@ -77,8 +90,7 @@ class SettlementStatement:
     @property
     def total(self) -> Decimal:
         """The three figures above added up, so that a statement always adds up as printed."""
-        parts = (self.forward_cost, self.balancing_cost, self.premiums)
-        return as_decimal(sum(map(Fraction, parts), Fraction(0)))
+        return decimal_sum((self.forward_cost, self.balancing_cost, self.premiums))
 
 
 def metered_net_rates(
@@ -117,22 +129,19 @@ def _describe(interval: Interval) -> str:
 
 def _balancing(
     interval: Interval, imbalance: Fraction, price: Decimal, units: MarketUnits
-) -> tuple[BalancingTrade, Fraction]:
-    """The balancing trade for ``imbalance`` and the money the party receives for it, exactly."""
+) -> BalancingTrade:
+    """The balancing trade for ``imbalance``, as written."""
     rate = abs(imbalance)
-    energy = units.energy_over(rate, interval)
-    amount = Fraction(price) * energy
+    energy = units.written_energy(units.energy_over(rate, interval))
+    amount = units.written_money(Fraction(price) * Fraction(energy))
     side = Side.SELL if imbalance > 0 else Side.BUY
-    trade = BalancingTrade(
-        interval, side, as_decimal(rate), price, as_decimal(energy), as_decimal(amount)
-    )
-    return trade, amount if side is Side.SELL else -amount
+    return BalancingTrade(interval, side, as_decimal(rate), price, energy, amount)
 
 
 def _premiums(
-    deals: Iterable[Deal], party_id: str, interface: Interface, period: Interval
-) -> Fraction:
-    total = Fraction(0)
+    deals: Iterable[Deal], party_id: str, interface: Interface, period: Interval, units: MarketUnits
+) -> Decimal:
+    premiums: list[Decimal] = []
     for deal in deals:
         option = deal.product.option
         if deal.party_id != party_id or option is None:
@@ -141,9 +150,10 @@ def _premiums(
         leg = leg_at(deal, interface)
         if leg is None or not leg.priced or not period.start <= delivery.start < period.end:
             continue
-        premium = Fraction(option.premium) * priced_energy(deal, delivery.seconds)
-        total += -premium if deal.side is option.holder_side else premium
-    return total
+        exact = Fraction(option.premium) * priced_energy(deal, delivery.seconds)
+        premium = units.written_money(exact)
+        premiums.append(premium.copy_negate() if deal.side is option.holder_side else premium)
+    return decimal_sum(premiums)
 
 
 def settle(
@@ -163,28 +173,24 @@ def settle(
     """
     stored = tuple(deals)
     holdings = Holdings(stored, party_id, interface)
-    forward = Fraction(0)
-    balancing = Fraction(0)
+    forward: list[Decimal] = []
     trades: list[BalancingTrade] = []
     for interval, metered in metered_net_rates(deliveries, interface, period, units=units).items():
-        held = holdings.over(interval, units=units)
-        forward += held.cost
-        imbalance = metered - held.net_rate
+        forward.append(holdings.over(interval, units=units).cost)
+        imbalance = metered - holdings.exact(interval, units=units).net_rate
         if imbalance == 0:
             continue
         price = balancing_prices.get(interval)
         if price is None:
             raise SettlementError(f"no balancing price for {_describe(interval)}")
-        trade, received = _balancing(interval, imbalance, price, units)
-        trades.append(trade)
-        balancing += received
+        trades.append(_balancing(interval, imbalance, price, units))
     return SettlementStatement(
         party_id,
         interface,
         period,
-        forward_cost=as_decimal(forward),
-        balancing_cost=as_decimal(balancing),
-        premiums=as_decimal(_premiums(stored, party_id, interface, period)),
+        forward_cost=decimal_sum(forward),
+        balancing_cost=decimal_sum(trade.money_received for trade in trades),
+        premiums=_premiums(stored, party_id, interface, period, units),
         balancing_trades=tuple(trades),
     )
 

@@ -277,7 +277,10 @@ def test_option_exercise(server):
     (held,) = json_of(client(server, "customer", f"--json position --interface NODE-O {quarter}"))[
         "positions"
     ]
-    assert (held["net_rate"], held["cost"]) == ("-1", "-10.625")  # 1 MW, 15 min, strike 42.5
+    assert (held["net_rate"], held["cost"]) == (
+        "-1",
+        "-10.62",
+    )  # 1 MW, 15 min, strike 42.5: 10.625, half-even to the cent
 
     missing = client(server, "customer", f"exercise no-such-option {exercise}")
     assert_clean_failure(missing, 1)

@@ -29,11 +29,11 @@ from temix.model import (
     TransactionRecord,
     TransactiveState,
     TransportPath,
+    written,
 )
 from temix.positions import (
     Deal,
     MarketUnits,
-    as_decimal,
     deals_of,
     exact_position,
     net_positions,
@@ -132,7 +132,8 @@ def exercise(
 
 
 def _rounded(rate: Fraction | int, energy: Fraction | int, cost: Fraction | int) -> tuple:
-    return as_decimal(Fraction(rate)), as_decimal(Fraction(energy)), as_decimal(Fraction(cost))
+    """Figures as written to the default 6 (energy, rate) and 2 (money) decimal places."""
+    return written(Fraction(rate), 6), written(Fraction(energy), 6), written(Fraction(cost), 2)
 
 
 def _figures(
@@ -168,13 +169,66 @@ def test_a_generator_that_sells_2_mw_and_buys_back_half_a_mw_holds_1_5_mw() -> N
 
 
 def test_one_kilowatt_over_a_day_is_24_kwh_and_a_twelfth_of_a_kwh_every_five_minutes() -> None:
+    """Paper 2.4: "1 kWh in each of the 24 hours ... and 1/12 kWh in each 5-minute interval",
+    written to 6 places so that the five-minute figures add up to the hours' exactly."""
     day = Interval.day(date(2026, 7, 1), TZ)
     deals = trade("generator", "home", day, "1", "0.1", power=KW, energy=KWH)
     assert position(deals, "home", NODE_A, day, units=KILOWATT_MARKET).energy == -24
-    for five_minutes in day.split(FIVE_MINUTES)[:3]:
-        held = position(deals, "home", NODE_A, five_minutes, units=KILOWATT_MARKET)
-        assert held.net_rate == -1
-        assert held.energy == Decimal("-0.08333333333333333333333333333333333")
+    first = [
+        position(deals, "home", NODE_A, five_minutes, units=KILOWATT_MARKET)
+        for five_minutes in day.split(FIVE_MINUTES)[:3]
+    ]
+    assert [held.net_rate for held in first] == [-1, -1, -1]
+    assert [held.energy for held in first] == [
+        Decimal("-0.083333"),
+        Decimal("-0.083334"),
+        Decimal("-0.083333"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rate", "price", "energy_decimals", "money_decimals"),
+    [("1", "42.5", 6, 2), ("1", "10", 3, 2), ("0.007", "0.37", 2, 0), ("1", "29.99", 0, 3)],
+)
+def test_the_five_minute_hourly_and_daily_figures_of_a_day_long_deal_add_up_as_written(
+    rate: str, price: str, energy_decimals: int, money_decimals: int
+) -> None:
+    """A day-long deal (1 MW in the issue's example): the twelve written five-minute energies
+    and costs of each hour add up exactly to the hour's as written, the hours to the day's, and
+    the day's is the deal's whole energy and cost, rounded once."""
+    units = MarketUnits(energy_decimals=energy_decimals, money_decimals=money_decimals)
+    day = Interval.day(date(2026, 7, 1), TZ)
+    deals = trade("generator", "retailer", day, rate, price)
+    hours = day.split(timedelta(hours=1))
+    whole = position(deals, "retailer", NODE_A, day, units=units)
+    assert whole.energy == written(-24 * Fraction(rate), energy_decimals)
+    assert whole.cost == written(-24 * Fraction(rate) * Fraction(price), money_decimals)
+    hourly = positions(deals, "retailer", NODE_A, hours, units=units)
+    for hour, held in zip(hours, hourly, strict=True):
+        parts = positions(deals, "retailer", NODE_A, hour.split(FIVE_MINUTES), units=units)
+        assert sum(part.energy for part in parts) == held.energy
+        assert sum(part.cost for part in parts) == held.cost
+    assert sum(held.energy for held in hourly) == whole.energy
+    assert sum(held.cost for held in hourly) == whole.cost
+
+
+@pytest.mark.parametrize("seconds", [4, 7, 300])
+def test_short_intervals_of_a_day_long_deal_add_up_to_the_day_as_written(seconds: int) -> None:
+    """Thirds and 4-second intervals: 1/3 MW over a day, asked in slices of a few seconds."""
+    day = Interval(_at(0), timedelta(days=1))
+    deals = trade("generator", "retailer", day, "0.333", "47.77")
+    slices = day.split(timedelta(seconds=seconds)) if 86400 % seconds == 0 else None
+    if slices is None:
+        whole_slices = 86400 // seconds
+        slices = [
+            Interval(day.start + timedelta(seconds=seconds * n), timedelta(seconds=seconds))
+            for n in range(whole_slices)
+        ]
+        slices.append(Interval(slices[-1].end, day.end - slices[-1].end))
+    parts = positions(deals, "generator", NODE_A, slices)
+    whole = position(deals, "generator", NODE_A, day)
+    assert sum(part.energy for part in parts) == whole.energy == Decimal("7.992")
+    assert sum(part.cost for part in parts) == whole.cost == Decimal("381.78")
 
 
 @pytest.mark.parametrize(
@@ -210,17 +264,24 @@ def test_positions_at_every_nesting_level_include_the_longer_transactions() -> N
         + trade("generator", "trader", five_minutes, "3", "100")
     )
 
-    assert _figures(deals, "generator", NODE_A, five_minutes) == _rounded(
-        10 + 2 - 1 + 3, Fraction(14, 12), Fraction(500 + 120 - 80 + 300, 12)
-    )
-    assert _figures(deals, "generator", NODE_A, hour) == (Decimal("11.25"), Decimal("11.25"), 565)
-    assert _figures(deals, "generator", NODE_A, day) == _rounded(
-        Fraction(383, 32), Fraction(383 * 24, 32), 500 * 24 + 120 * 24 - 80 + 25
+    def exact(interval: Interval) -> tuple[Fraction, Fraction, Fraction]:
+        held = exact_position(deals, "generator", NODE_A, interval)
+        return held.net_rate, held.energy, held.cost
+
+    assert exact(five_minutes) == (14, Fraction(14, 12), Fraction(500 + 120 - 80 + 300, 12))
+    assert exact(hour) == (Fraction("11.25"), Fraction("11.25"), 565)
+    assert exact(day) == (
+        Fraction(383, 32),
+        Fraction(383 * 24, 32),
+        500 * 24 + 120 * 24 - 80 + 25,
     )
     # July has 744 hours: 7440 + 48 - 1 + 0.25 MWh over the month.
-    assert _figures(deals, "generator", NODE_A, month) == _rounded(
-        Fraction("7487.25") / 744, Fraction("7487.25"), 500 * 744 + 120 * 24 - 80 + 25
+    assert exact(month) == (
+        Fraction("7487.25") / 744,
+        Fraction("7487.25"),
+        500 * 744 + 120 * 24 - 80 + 25,
     )
+    assert _figures(deals, "generator", NODE_A, hour) == (Decimal("11.25"), Decimal("11.25"), 565)
 
 
 def test_an_hour_over_twelve_five_minute_transactions_is_their_exact_average() -> None:
@@ -432,7 +493,14 @@ def test_an_hour_position_is_the_exact_sum_of_its_twelve_five_minute_positions(
     assert sum(part.net_rate for part in parts) / 12 == whole.net_rate
     assert sum(part.energy for part in parts) == whole.energy
     assert sum(part.cost for part in parts) == whole.cost
-    assert position(deals, party, interface, hour) == whole.rounded()
+    held = position(deals, party, interface, hour)
+    written_parts = positions(deals, party, interface, hour.split(FIVE_MINUTES))
+    assert sum(part.energy for part in written_parts) == held.energy
+    assert sum(part.cost for part in written_parts) == held.cost
+    assert held.net_rate == written(whole.net_rate, 6)
+    # Each deal's written figure is off its exact one by at most one unit of the last place.
+    assert abs(Fraction(held.energy) - whole.energy) <= len(deals) * Fraction(1, 10**6)
+    assert abs(Fraction(held.cost) - whole.cost) <= len(deals) * Fraction(1, 100)
 
 
 @settings(max_examples=60, deadline=None)

@@ -305,3 +305,28 @@ def test_every_settlement_reconciles_with_positions_metering_and_the_other_parti
             if t.interval == quarter
         )
         assert balanced == sum(meters[p][index][0] - meters[p][index][1] for p in PARTIES)
+
+
+def test_a_day_settled_in_five_minute_intervals_adds_up_to_the_day_as_written() -> None:
+    """A day-long 1 MW sale at 42.50 metered every five minutes, a third of a MW short in each
+    one: the hourly statements add up to the day's exactly as written, each figure to the cent,
+    and the forward cost is the day's written position cost."""
+    day = Interval.day(date(2026, 7, 1), TZ)
+    deals = trade("generator", "retailer", day, "1", "42.5")
+    five_minutes = day.split(timedelta(minutes=5))
+    delivery = metered(True, *((interval, "0.666") for interval in five_minutes))
+    prices = {interval: Decimal("51.37") for interval in five_minutes}
+    whole = settle(deals, [delivery], "generator", NODE_A, day, prices)
+    hourly = [
+        settle(deals, [delivery], "generator", NODE_A, hour, prices)
+        for hour in day.split(timedelta(hours=1))
+    ]
+    assert whole.forward_cost == position(deals, "generator", NODE_A, day).cost == 1020
+    for figure in ("forward_cost", "balancing_cost", "premiums", "total"):
+        assert sum(getattr(statement, figure) for statement in hourly) == getattr(whole, figure)
+    for trade_ in whole.balancing_trades:
+        assert trade_.energy == Decimal("0.027833")
+        assert trade_.amount == Decimal("1.43")
+        assert trade_.amount.as_tuple().exponent >= -2
+    assert whole.balancing_cost == Decimal("-411.84")
+    assert whole.total == whole.forward_cost + whole.balancing_cost + whole.premiums

@@ -1,8 +1,10 @@
 """The demo's checks that the server's answers add up, as pure functions.
 
-The server reports every figure rounded once to 34 significant digits (``temix.model.as_decimal``)
-and a 5-minute interval is 1/12 hour, so money and energy in kWh are rarely exact decimals: sums
-that must be zero are checked to within :data:`TOLERANCE`. Rates are exact and checked with ``==``.
+The server writes energies and money to the market's decimal places so that figures add up as
+written (docs/profile.md, "Figures"), so sums are checked with ``==``. The one exception is the
+market's balancing money: each party's balancing trade is rounded on its own, so the parties'
+balancing costs net to zero only to within the rounding of their trades
+(:func:`balancing_rounding`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from decimal import Decimal
 from temix.model import Delivery, Interface, Interval, Position, TransactionRecord
 from temix.positions import Deal, MarketUnits, deals_of
 from temix.settlement import SettlementStatement, settle
-
-TOLERANCE = Decimal("1e-18")
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,15 @@ class Check:
     detail: str
 
 
-def _zero(value: Decimal) -> bool:
-    return abs(value) <= TOLERANCE
+def balancing_rounding(statements: Iterable[SettlementStatement], units: MarketUnits) -> Decimal:
+    """The most the balancing trades' amounts can be off their exact figures: half a unit of
+    money each, and the price times half a unit of energy."""
+    money = Decimal(1).scaleb(-units.money_decimals) / 2
+    energy = Decimal(1).scaleb(-units.energy_decimals) / 2
+    return sum(
+        (money + trade.price * energy for s in statements for trade in s.balancing_trades),
+        Decimal(0),
+    )
 
 
 def _overlapping(deals: Iterable[Deal], period: Interval) -> list[Deal]:
@@ -89,14 +96,15 @@ def combined(statements: Sequence[SettlementStatement], period: Interval) -> Set
     )
 
 
+_POSITION_FIGURES = ("net_rate", "energy", "cost")
+
+
 def _positions_net_to_zero(parties: Sequence[PartyFigures]) -> Check:
     intervals = len(parties[0].positions)
     unbalanced = []
     for index in range(intervals):
         column = [party.positions[index] for party in parties]
-        if sum(p.net_rate for p in column) != 0 or not (
-            _zero(sum(p.energy for p in column)) and _zero(sum(p.cost for p in column))
-        ):
+        if any(sum(getattr(p, figure) for p in column) != 0 for figure in _POSITION_FIGURES):
             unbalanced.append(column[0].interval.start.isoformat())
     return Check(
         "in every interval, all parties' positions sum to zero (rate, energy and cost)",
@@ -112,7 +120,7 @@ def _statements_add_up(parties: Sequence[PartyFigures]) -> Check:
         statement = party.statement
         forward = sum((p.cost for p in party.positions), Decimal(0))
         parts = statement.forward_cost + statement.balancing_cost + statement.premiums
-        if not (_zero(statement.forward_cost - forward) and _zero(statement.total - parts)):
+        if statement.forward_cost != forward or statement.total != parts:
             wrong.append(party.party_id)
     return Check(
         "every settlement = forward cost (the cost of its positions) + balancing cost "
@@ -131,7 +139,7 @@ def _statements_as_expected(
             continue
         statement = party.statement
         answered = (statement.forward_cost, statement.balancing_cost, statement.premiums)
-        if not all(_zero(a - b) for a, b in zip(answered, expected[party.party_id], strict=True)):
+        if answered != expected[party.party_id]:
             wrong.append(party.party_id)
     return Check(
         "every customer's settlement is what temix.settlement makes of its own trades, "
@@ -141,31 +149,34 @@ def _statements_as_expected(
     )
 
 
-def _books_balance(parties: Sequence[PartyFigures]) -> Check:
+def _books_balance(parties: Sequence[PartyFigures], units: MarketUnits) -> Check:
     statements = [party.statement for party in parties]
+    rounding = balancing_rounding(statements, units)
     sums = {
-        "forward": sum((s.forward_cost for s in statements), Decimal(0)),
-        "balancing": sum((s.balancing_cost for s in statements), Decimal(0)),
-        "premiums": sum((s.premiums for s in statements), Decimal(0)),
-        "total": sum((s.total for s in statements), Decimal(0)),
+        "forward": (sum((s.forward_cost for s in statements), Decimal(0)), Decimal(0)),
+        "premiums": (sum((s.premiums for s in statements), Decimal(0)), Decimal(0)),
+        "balancing": (sum((s.balancing_cost for s in statements), Decimal(0)), rounding),
+        "total": (sum((s.total for s in statements), Decimal(0)), rounding),
     }
-    off = [f"{name} {value:.3E}" for name, value in sums.items() if not _zero(value)]
+    off = [f"{name} {value}" for name, (value, bound) in sums.items() if abs(value) > bound]
     return Check(
-        "the market's books balance: forward, balancing, premiums and totals sum to zero "
-        "over all parties",
+        "the market's books balance: forward costs and premiums sum to zero over all parties, "
+        f"balancing costs and totals to within their trades' rounding ({rounding})",
         not off,
         f"{len(statements)} statements" + (f"; off: {', '.join(off)}" if off else ""),
     )
 
 
 def reconcile(
-    parties: Sequence[PartyFigures], expected: Mapping[str, tuple[Decimal, Decimal, Decimal]]
+    parties: Sequence[PartyFigures],
+    expected: Mapping[str, tuple[Decimal, Decimal, Decimal]],
+    units: MarketUnits,
 ) -> tuple[Check, ...]:
-    """The checks on every party's answered positions and settlement; ``expected`` holds the
-    statements recomputed for the parties whose trades the caller knows."""
+    """The checks on every party's answered positions and settlement, in the market's ``units``;
+    ``expected`` holds the statements recomputed for the parties whose trades the caller knows."""
     return (
         _positions_net_to_zero(parties),
         _statements_add_up(parties),
         _statements_as_expected(parties, expected),
-        _books_balance(parties),
+        _books_balance(parties, units),
     )

@@ -222,6 +222,7 @@ class _Day:
         zone = ZoneInfo(s.MARKET.time_zone)
         self.day = s.Day(tuple(_local_hour(interval, zone) for interval in self.span))
         self.blocks = _hour_blocks(self.span)
+        self.units = MarketUnits.of(s.MARKET)
         seed = settings.seed
         self.prices = s.day_prices(seed, self.day)
         weather = s.day_weather(seed, self.day)
@@ -442,7 +443,7 @@ class _Day:
 
     def expected(self) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
         prices = dict(zip(self.span, self.prices.balancing, strict=True))
-        units = MarketUnits(s.KW, s.KWH)
+        units = self.units
         return {
             party: expected_statement(
                 book.records, book.deliveries, party, s.NODE, self.blocks, prices, units
@@ -478,7 +479,7 @@ def run_day(settings: Settings, progress: Progress = _silent) -> DayRun:
         finally:
             day.close()
         requests = _logged_requests(log)
-    checks = reconcile(figures, day.expected())
+    checks = reconcile(figures, day.expected(), day.units)
     return DayRun(
         settings=settings,
         span=day.span,

@@ -27,12 +27,14 @@ from temix.conformance.cases.positions import (
     require_durations,
     show,
     trade,
+    within_a_unit,
 )
 from temix.conformance.catalogue import Failed, MissingInput, case
 from temix.conformance.trial import Trial
 from temix.model import (
     Delivery,
     Interval,
+    MarketContext,
     MeterReading,
     OptionTerms,
     OptionType,
@@ -228,7 +230,7 @@ def settlement_adds_up(trial: Trial) -> None:
         stored.delivery_id in {each.delivery_id for each in listed},
         f"{consumer}'s deliveries over {describe(hour)} omit {stored.delivery_id}",
     )
-    units = MarketUnits(market.power_unit, market.energy_unit)
+    units = MarketUnits.of(market)
     try:
         metered_rates = metered_net_rates(listed, trial.node, hour, units=units)
     except SettlementError as error:
@@ -237,7 +239,7 @@ def settlement_adds_up(trial: Trial) -> None:
     statement = statement_of(trial, consumer, hour)
     forward = sum((Fraction(each.cost) for each in positions), Fraction(0))
     trial.expect(
-        close(Fraction(statement.forward_cost), forward),
+        Fraction(statement.forward_cost) == forward,
         f"the forward cost is {statement.forward_cost}, the positions over the metered "
         f"intervals cost {show(forward)}",
     )
@@ -260,27 +262,30 @@ def settlement_adds_up(trial: Trial) -> None:
             f"no balancing trade over {describe(position.interval)}, where the metered rate "
             f"differs from the position by {show(imbalance)}",
         )
-        balancing += judge_trade(trial, found, imbalance, units_scale=energy_scale(market))
+        balancing += judge_trade(trial, found, imbalance, market)
     trial.expect(
         not trades,
         f"balancing trades over unmetered intervals: {[describe(i) for i in trades]}",
     )
     trial.expect(
-        close(Fraction(statement.balancing_cost), balancing),
+        Fraction(statement.balancing_cost) == balancing,
         f"the balancing cost is {statement.balancing_cost}, its trades add up to {show(balancing)}",
     )
     parts = statement.forward_cost + statement.balancing_cost + statement.premiums
     trial.expect(
-        close(Fraction(statement.total), Fraction(parts)),
+        Fraction(statement.total) == Fraction(parts),
         f"the total {statement.total} is not forward + balancing + premiums = {parts}",
     )
 
 
 def judge_trade(
-    trial: Trial, found: BalancingTrade, imbalance: Fraction, *, units_scale: Fraction
+    trial: Trial, found: BalancingTrade, imbalance: Fraction, market: MarketContext
 ) -> Fraction:
-    """Fail unless ``found`` settles ``imbalance`` (metered minus position) at its own price;
-    the money the party receives for it (negative when it pays)."""
+    """Fail unless ``found`` settles ``imbalance`` (metered minus the written position rate,
+    so to a unit of the market's last energy place) at its own price, its energy and amount
+    written as the profile writes them ("Figures"); the money the party receives for it
+    (negative when it pays)."""
+    units = MarketUnits.of(market)
     where = describe(found.interval)
     side = Side.SELL if imbalance > 0 else Side.BUY
     trial.expect(
@@ -289,18 +294,19 @@ def judge_trade(
         f"{show(imbalance)}, a {side}",
     )
     trial.expect(
-        close(Fraction(found.rate), abs(imbalance)),
+        within_a_unit(Fraction(found.rate), abs(imbalance), market.energy_decimals),
         f"the balancing trade over {where} is for {found.rate}, not {show(abs(imbalance))}",
     )
-    energy = abs(imbalance) * units_scale * hours_of(found.interval.seconds)
+    exact = Fraction(found.rate) * energy_scale(market) * hours_of(found.interval.seconds)
+    energy = Fraction(units.written_energy(exact))
     trial.expect(
-        close(Fraction(found.energy), energy),
+        Fraction(found.energy) == energy,
         f"the balancing trade over {where} delivers {found.energy}, not rate x hours = "
         f"{show(energy)}",
     )
-    amount = Fraction(found.price) * energy
+    amount = Fraction(units.written_money(Fraction(found.price) * energy))
     trial.expect(
-        close(Fraction(found.amount), amount),
+        Fraction(found.amount) == amount,
         f"the balancing trade over {where} amounts to {found.amount}, not price x energy = "
         f"{show(amount)}",
     )
@@ -335,18 +341,20 @@ def premium_settled(trial: Trial) -> None:
     trial.succeeds(
         lambda: trial.client(holder).accept(tender, writer), f"{holder} buying the option"
     )
-    premium = Fraction(3) * 2 * energy_scale(trial.market)
+    premium = Fraction(
+        MarketUnits.of(trial.market).written_money(3 * 2 * energy_scale(trial.market))
+    )
     for party, sign in ((holder, -1), (writer, 1)):
         after = statement_of(trial, party, hour)
         change = Fraction(after.premiums) - Fraction(before[party].premiums)
         trial.expect(
-            close(change, sign * premium),
+            change == sign * premium,
             f"{party}'s premiums over {describe(hour)} changed by {show(change)}, not "
             f"{show(sign * premium)}",
         )
         parts = after.forward_cost + after.balancing_cost + after.premiums
         trial.expect(
-            close(Fraction(after.total), Fraction(parts)),
+            Fraction(after.total) == Fraction(parts),
             f"{party}'s total {after.total} is not forward + balancing + premiums = {parts}",
         )
 

@@ -31,9 +31,26 @@ def _whole_transaction_cost() -> None:
     priced = positions.priced_energy
 
     def over_the_whole_transaction(deal, seconds):  # type: ignore[no-untyped-def]
-        return priced(deal, deal.product.interval.seconds)
+        return priced(deal, deal.product.interval.seconds if seconds else 0)
 
     positions.priced_energy = over_the_whole_transaction
+
+
+def _each_interval_rounded_alone() -> None:
+    from temix.model import Position
+    from temix.positions import Holdings
+    from temix.server import services
+
+    def rounded_alone(deals, party_id, interface, intervals, *, units):  # type: ignore[no-untyped-def]
+        holdings = Holdings(deals, party_id, interface)
+        reported = []
+        for interval in intervals:
+            exact = holdings.exact(interval, units=units)
+            energy, cost = units.written_energy(exact.energy), units.written_money(exact.cost)
+            reported.append(Position(interval, units.written_energy(exact.net_rate), energy, cost))
+        return tuple(reported)
+
+    services.positions = rounded_alone
 
 
 def _every_day_24_hours() -> None:
@@ -83,6 +100,12 @@ FLAWS = [
         "TMX-POS-003",
         "books a transaction's whole extended price in every interval it overlaps",
         _whole_transaction_cost,
+    ),
+    Flaw(
+        "each-interval-rounded-alone",
+        "TMX-POS-009",
+        "rounds each interval's energy and cost on their own, so 5-minute figures do not add up",
+        _each_interval_rounded_alone,
     ),
     Flaw(
         "dst-day-24-hours",
