@@ -63,6 +63,7 @@ from temix.model import (
     Transaction,
 )
 from temix.namespaces import prefixed, resolve_qname
+from temix.responses import ResponseCode
 from temix.wssecurity import (
     Freshness,
     SecurityError,
@@ -229,25 +230,44 @@ class Client:
         kind: ProductKind | None = None,
         request_id: str | None = None,
     ) -> tuple[Tender, ...]:
-        """The standing tenders the party wrote or was offered, filtered by the endpoint; ``side``
-        and ``kind`` (which EI has no element for) filter the reply here."""
-        reply = self.call(
-            p.RequestTender(
-                request_id or self.new_id(),
-                self.party,
-                self.party,
-                counterparties,
-                market_contexts,
-                tender_ids,
-                intervals,
+        """The standing tenders the party wrote or was offered, filtered by the endpoint, all of
+        them (see :meth:`_all_listed`); ``side`` and ``kind`` (which EI has no element for)
+        filter the reply here."""
+
+        def ask(ids: tuple[str, ...], request: str) -> p.ReplyTender:
+            return self.call(
+                p.RequestTender(
+                    request, self.party, self.party, counterparties, market_contexts, ids, intervals
+                )
             )
-        )
+
+        found = self._all_listed(ask, tender_ids, request_id, lambda reply: reply.tenders)
         return tuple(
             tender
-            for tender in reply.tenders
+            for tender in found
             if (side is None or tender.product.side is side)
             and (kind is None or tender.product.kind is kind)
         )
+
+    def _all_listed(
+        self,
+        ask: Callable[[tuple[str, ...], str], Any],
+        ids: tuple[str, ...],
+        request_id: str | None,
+        items: Callable[[Any], tuple[Any, ...]],
+    ) -> tuple[Any, ...]:
+        """The items of a list request ``ask(ids, request_id)``, with those its reply names as
+        not listed (code 206, over the endpoint's reply bound) asked for again by id, in
+        requests within the profile's bound of ids."""
+        reply = ask(ids, request_id or self.new_id())
+        found = list(items(reply))
+        left_out = [
+            each.ref_id for each in reply.responses if each.code == ResponseCode.NOT_LISTED.code
+        ]
+        for start in range(0, len(left_out), p.MAX_IDS_PER_REQUEST):
+            chunk = tuple(left_out[start : start + p.MAX_IDS_PER_REQUEST])
+            found += items(ask(chunk, self.new_id()))
+        return tuple(found)
 
     # --- Quotes ---------------------------------------------------------------------------
 
@@ -272,18 +292,15 @@ class Client:
         intervals: tuple[Interval, ...] = (),
         request_id: str | None = None,
     ) -> tuple[Quote, ...]:
-        """``publisher``'s quotes that the party published or subscribes to."""
-        reply = self.call(
-            p.RequestQuote(
-                request_id or self.new_id(),
-                self.party,
-                publisher,
-                market_contexts,
-                quote_ids,
-                intervals,
+        """``publisher``'s quotes that the party published or subscribes to, all of them (see
+        :meth:`_all_listed`)."""
+
+        def ask(ids: tuple[str, ...], request: str) -> p.ReplyQuote:
+            return self.call(
+                p.RequestQuote(request, self.party, publisher, market_contexts, ids, intervals)
             )
-        )
-        return reply.quotes
+
+        return self._all_listed(ask, quote_ids, request_id, lambda reply: reply.quotes)
 
     # --- Transactions ---------------------------------------------------------------------
 
@@ -333,19 +350,23 @@ class Client:
         intervals: tuple[Interval, ...] = (),
         request_id: str | None = None,
     ) -> tuple[Transaction, ...]:
-        """The party's transactions (or, for an operator, ``party``'s)."""
-        reply = self.call(
-            p.RequestTransaction(
-                request_id or self.new_id(),
-                party or self.party,
-                self.party,
-                counterparties,
-                market_contexts,
-                transaction_ids,
-                intervals,
+        """The party's transactions (or, for an operator, ``party``'s), all of them (see
+        :meth:`_all_listed`)."""
+
+        def ask(ids: tuple[str, ...], request: str) -> p.ReplyTransaction:
+            return self.call(
+                p.RequestTransaction(
+                    request,
+                    party or self.party,
+                    self.party,
+                    counterparties,
+                    market_contexts,
+                    ids,
+                    intervals,
+                )
             )
-        )
-        return reply.transactions
+
+        return self._all_listed(ask, transaction_ids, request_id, lambda r: r.transactions)
 
     # --- Delivery, positions, settlement ------------------------------------------------
 

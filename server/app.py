@@ -69,7 +69,7 @@ from temix.server.store import (
 )
 from temix.validation import SchemaSet
 from temix.wspolicy import attach_policies
-from temix.xmlsafe import parse_bytes
+from temix.xmlsafe import parse_own
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +188,11 @@ class MarketEndpoint:
             reply = _refusal(element, ResponseCode.BAD_REQUEST, str(error), self._now())
             notes["outcome"] = reply.response.code
             return encode(reply)
+        too_many = p.over_bounds(request)
+        if too_many is not None:
+            reply = _refusal(element, ResponseCode.BAD_REQUEST, too_many, self._now())
+            notes["outcome"] = reply.response.code
+            return encode(reply)
         signer: Signer | None = context.signer
         sender = sender_of(request) if signer is None else signer.party_id
         notes["party_id"] = sender
@@ -244,7 +249,7 @@ class MarketEndpoint:
         stored = unit.stored_reply(sender, request.request_id)
         if stored is not None:
             if stored.payload_digest == digest:
-                return parse_bytes(stored.reply).getroot()
+                return parse_own(stored.reply)
             reused = _refusal(
                 element,
                 ResponseCode.CONFLICT,

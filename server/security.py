@@ -50,7 +50,7 @@ from temix.wssecurity import (
     sign_envelope,
     verify_envelope,
 )
-from temix.xmlsafe import parse_bytes
+from temix.xmlsafe import parse_own
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class MessageSecurity:
 
     def sign_reply(self, reply: bytes) -> bytes:
         """``reply`` (an envelope this server wrote) signed with the server's key."""
-        envelope = parse_bytes(reply).getroot()
+        envelope = parse_own(reply)
         credentials = self.policy.credentials
         sign_envelope(envelope, credentials.key, credentials.certificate, self.clock())
         return document_bytes(envelope)

@@ -183,6 +183,22 @@ class Market:
         """The reply to ``request`` (any request payload)."""
         return _SERVICES[type(request)](self, request)
 
+    def _listing(
+        self, request_id: str, ids: Sequence[str], what: str
+    ) -> tuple[Response, tuple[Response, ...]]:
+        """The eiResponse of a list reply of ``ids`` (in the order found), and a 206 per-item
+        response for each id past :data:`temix.payloads.MAX_LISTED`, which it leaves out."""
+        if len(ids) <= p.MAX_LISTED:
+            return response(ResponseCode.OK, request_id, created=self.now), ()
+        left_out = ids[p.MAX_LISTED :]
+        description = (
+            f"{p.MAX_LISTED} of the {len(ids)} {what} found are listed; the other "
+            f"{len(left_out)} are named in responses with code 206: ask for them by id"
+        )
+        return response(ResponseCode.OK, request_id, description, created=self.now), tuple(
+            response(ResponseCode.NOT_LISTED, each) for each in left_out
+        )
+
     # --- tenders
 
     def _check_new_product(self, product: Product) -> Refusal | None:
@@ -288,10 +304,10 @@ class Market:
             if record.status not in OPEN_STATUSES:
                 continue
             standing.append(_as_standing(record))
-        return p.ReplyTender(
-            response=response(ResponseCode.OK, request.request_id, created=self.now),
-            tenders=tuple(standing),
+        answer, not_listed = self._listing(
+            request.request_id, [tender.tender_id for tender in standing], "tenders"
         )
+        return p.ReplyTender(answer, not_listed, tuple(standing[: p.MAX_LISTED]))
 
     # --- quotes
 
@@ -359,10 +375,10 @@ class Market:
             for quote, subscriber in found
             if requestor in (subscriber, request.publisher_party_id)
         )
-        return p.ReplyQuote(
-            response=response(ResponseCode.OK, request.request_id, created=self.now),
-            quotes=visible,
+        answer, not_listed = self._listing(
+            request.request_id, [quote.quote_id for quote in visible], "quotes"
         )
+        return p.ReplyQuote(answer, not_listed, visible[: p.MAX_LISTED])
 
     # --- transactions
 
@@ -487,10 +503,11 @@ class Market:
             market_contexts_=request.market_contexts,
             intervals=request.intervals,
         )
-        return p.ReplyTransaction(
-            response=response(ResponseCode.OK, request.request_id, created=self.now),
-            transactions=tuple(record.transaction for record in records),
+        found = tuple(record.transaction for record in records)
+        answer, not_listed = self._listing(
+            request.request_id, [each.transaction_id for each in found], "transactions"
         )
+        return p.ReplyTransaction(answer, not_listed, found[: p.MAX_LISTED])
 
     # --- deliveries
 

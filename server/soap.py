@@ -81,6 +81,7 @@ from temix.xmlsafe import (
     DEFAULT_MAX_NAMESPACES,
     XmlRejected,
     parse_bytes,
+    parse_own,
 )
 
 logger = logging.getLogger(__name__)
@@ -803,7 +804,7 @@ def _addressed(response: HttpResponse, context: RequestContext) -> HttpResponse:
     reply to ``context``'s request; any other response as it is."""
     if media_type_of(response.content_type) not in VERSION_BY_MEDIA_TYPE:
         return response
-    envelope = parse_bytes(response.body).getroot()
+    envelope = parse_own(response.body)
     env = f"{{{etree.QName(envelope).namespace}}}"
     header = envelope.find(env + "Header")
     if header is None:

@@ -6,7 +6,7 @@ element and the wire order of its fields (docs/profile.md). Party ids are plain 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from temix.model import (
     Delivery,
@@ -24,6 +24,32 @@ from temix.model import (
     Transaction,
 )
 from temix.settlement import Publication, SettlementStatement
+
+MAX_IDS_PER_REQUEST = 500
+"""The most ids (tenders, quotes, transactions, deliveries, counterparties, market contexts) one
+request may filter by (docs/profile.md, "Bounds")."""
+MAX_INTERVALS_PER_REQUEST = 1000
+"""The most intervals one request may ask about: three days of 5-minute intervals."""
+MAX_LISTED = MAX_IDS_PER_REQUEST
+"""The most items a list reply holds; the ids of the others are named so that they can be asked
+for by id, in requests within :data:`MAX_IDS_PER_REQUEST`."""
+
+
+def over_bounds(request: object) -> str | None:
+    """What in ``request`` is over the profile's bounds, or None."""
+    for field in fields(request):  # type: ignore[arg-type]
+        value = getattr(request, field.name)
+        if not isinstance(value, tuple):
+            continue
+        if field.name == "intervals":
+            bound, what = MAX_INTERVALS_PER_REQUEST, "intervals"
+        elif field.name.endswith("_ids") or field.name == "market_contexts":
+            bound, what = MAX_IDS_PER_REQUEST, field.name.replace("_", " ")
+        else:
+            continue
+        if len(value) > bound:
+            return f"a request may name at most {bound} {what}, not {len(value)}"
+    return None
 
 
 def _all_or_none(what: str, parts: tuple[object, ...], items: tuple[object, ...]) -> None:

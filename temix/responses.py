@@ -7,6 +7,8 @@ HTTP code whose meaning is closest and writes the TeMIX reason in ``ei:responseD
 
 Why these codes:
 
+* 206 (HTTP's partial content) for an item a list reply matched but left out: the request
+  succeeded, and the reply says exactly what it does not hold.
 * 403 rather than 401: the sender is known (the message layer authenticated it); it is just not
   the party allowed to act on this tender, quote or transaction.
 * 409 for "the stored state moved under you": another party took the quantity first, an id is
@@ -38,6 +40,12 @@ class ResponseCode(Enum):
     """An ``ei:responseCode``, with a short title and when temix answers with it."""
 
     OK = ("200", "OK", "The request was carried out.")
+    NOT_LISTED = (
+        "206",
+        "not listed",
+        "A per-item response of a list reply with more matches than it may hold: the item it "
+        "names matched but is not in this reply; ask for it by id.",
+    )
     BAD_REQUEST = (
         "400",
         "bad request",

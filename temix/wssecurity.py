@@ -59,7 +59,7 @@ from signxml.algorithms import SignatureConstructionMethod
 from temix.codec import format_instant
 from temix.namespaces import SOAP11, SOAP12
 from temix.wsaddressing import WSA
-from temix.xmlsafe import parse_canonical
+from temix.xmlsafe import parse_own
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -282,7 +282,7 @@ def verify_envelope(
         raise SecurityError(f"the signature does not verify: {error}", failed_check=True) from None
     _check_signature_value(certificate, method, signature_value, canonical_signed_info)
     return Verified(
-        body=parse_canonical(canonical_body),
+        body=parse_own(canonical_body),
         certificate=certificate,
         signer=signer,
         created=created,

@@ -83,11 +83,12 @@ def parse_bytes(
     return tree
 
 
-def parse_canonical(data: bytes) -> etree._Element:
-    """The root of canonical XML this process wrote (C14N has no DTD or declaration) from a
-    tree that :func:`parse_bytes` accepted, with the hardened parser and no limit checked
-    again: exclusive C14N repeats namespace declarations in every subtree that uses them, so
-    a document under the caps can be over them once canonical."""
+def parse_own(data: bytes) -> etree._Element:
+    """The root of XML this process wrote, with the hardened parser and none of the limits
+    meant for what a peer sends: a reply to sign or a stored reply (a long list reply is over
+    the request caps), or canonical XML of a tree :func:`parse_bytes` accepted (exclusive C14N
+    repeats namespace declarations in every subtree that uses them, so a document under the
+    caps can be over them once canonical)."""
     return etree.fromstring(data, _PARSER)
 
 

@@ -17,6 +17,7 @@ from requests.adapters import HTTPAdapter
 import market
 import pki
 from running_server import Answer, RunningServer, key_directory, tomorrow
+from temix import payloads as p
 from temix import wsdl as contract
 from temix.client import (
     BadReply,
@@ -497,3 +498,62 @@ def test_request_ids_are_fresh_per_call_unless_given(rep):
     with pytest.raises(Refused) as conflict:
         rep.create_tender("customer", _tender("CL-ID-4"), request_id="mine-1")
     assert conflict.value.code == "409"
+
+
+# --- Long lists and bounded requests ---------------------------------------------------------
+
+
+def test_twelve_hundred_tenders_offered_to_one_party_are_listed_in_full(tmp_path):
+    """A reply lists at most 500; it names the rest (code 206) and the client asks for them by
+    id, so the counterparty, and the author, still see every tender."""
+    alone = RunningServer(
+        sqlite_url(tmp_path / "data"),
+        tmp_path / "server.log",
+        keys=key_directory(tmp_path / "keys"),
+        workers=1,
+    )
+    ids = [f"LONG-{number:04d}" for number in range(1200)]
+    try:
+        with _client(alone, "rep") as rep, _client(alone, "customer") as customer:
+            for start in range(0, len(ids), 300):
+                created = rep.create_tender("customer", *map(_tender, ids[start : start + 300]))
+                assert created.response.code == "200"
+            first = customer.call(p.RequestTender("LONG-R", "customer", "customer"))
+            everything = customer.request_tenders()
+            written = rep.request_tenders()
+    finally:
+        alone.stop()
+    assert first.response.code == "200"
+    assert first.response.description == (
+        "500 of the 1200 tenders found are listed; the other 700 are named in responses with "
+        "code 206: ask for them by id"
+    )
+    named = [each.ref_id for each in first.responses if each.code == "206"]
+    listed = [tender.tender_id for tender in first.tenders]
+    assert len(listed) == 500 and sorted(listed + named) == ids
+    assert sorted(tender.tender_id for tender in everything) == ids
+    assert sorted(tender.tender_id for tender in written) == ids
+
+
+@pytest.mark.parametrize(
+    ("ask", "named"),
+    [
+        pytest.param(
+            lambda client: client.request_position(
+                MARKET, NODE, *Interval(tomorrow(0), timedelta(days=18)).split(timedelta(minutes=5))
+            ),
+            "at most 1000 intervals, not 5184",
+            id="position-intervals",
+        ),
+        pytest.param(
+            lambda client: client.request_tenders(tender_ids=tuple(map(str, range(501)))),
+            "at most 500 tender ids, not 501",
+            id="tender-ids",
+        ),
+    ],
+)
+def test_a_request_over_the_bounds_is_refused_with_the_bound_named(customer, ask, named):
+    with pytest.raises(Refused) as refused:
+        ask(customer)
+    assert refused.value.code == "400"
+    assert named in str(refused.value)
