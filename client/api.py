@@ -74,6 +74,10 @@ from temix.wssecurity import (
 from temix.xmlsafe import XmlRejected, parse_bytes
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+MAX_REPLY_ELEMENTS = 2_000_000
+"""A reply may be far larger than a request: a list reply of 500 tenders naming tens of
+thousands more by id (docs/profile.md, "Bounds"). The other parse limits are the defaults."""
 
 
 def _now() -> datetime:
@@ -509,7 +513,9 @@ class Client:
                 response.status_code,
             )
         try:
-            envelope = parse_bytes(response.content).getroot()
+            envelope = parse_bytes(
+                response.content, max_bytes=MAX_REPLY_BYTES, max_elements=MAX_REPLY_ELEMENTS
+            ).getroot()
         except XmlRejected as error:
             raise BadReply(f"{route.operation}: the reply is not acceptable XML: {error}") from None
         env = route.version.envelope_ns

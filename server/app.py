@@ -49,7 +49,13 @@ from temix.server.security import (
     authorisation_refusal,
     warn_unsigned,
 )
-from temix.server.services import Market, new_delivery_id, sender_of
+from temix.server.services import (
+    DEFAULT_TRADING_LIMITS,
+    Market,
+    TradingLimits,
+    new_delivery_id,
+    sender_of,
+)
 from temix.server.soap import (
     Exchange,
     Handler,
@@ -170,10 +176,12 @@ class MarketEndpoint:
         open_units: OpenUnits,
         clock: Clock = utc_now,
         new_id: Callable[[], str] = new_delivery_id,
+        trading_limits: TradingLimits = DEFAULT_TRADING_LIMITS,
     ) -> None:
         self.open_units = open_units
         self.clock = clock
         self.new_id = new_id
+        self.trading_limits = trading_limits
 
     def _now(self) -> datetime:
         """The market's time of the request: whole seconds, like every instant in EMIX."""
@@ -258,7 +266,9 @@ class MarketEndpoint:
                 now,
             )
             return encode(reused)
-        market = Market(unit, now, self.new_id, reads_everything=reads_everything)
+        market = Market(
+            unit, now, self.new_id, reads_everything=reads_everything, limits=self.trading_limits
+        )
         reply = encode(market.handle(request))
         unit.remember_reply(
             sender, request.request_id, operation, digest, document_bytes(reply), now
@@ -369,6 +379,7 @@ def create_app(
     binding: str = "native",
     security: SecurityPolicy | Insecure,
     limits: SoapLimits | None = None,
+    trading_limits: TradingLimits = DEFAULT_TRADING_LIMITS,
 ) -> SoapApplication:
     """The WSGI application of a temix server over ``store`` (already prepared); ``binding``
     ``"spyne"`` hosts it on spyne (:mod:`temix.server.spyne`, Python 3.11 only).
@@ -395,7 +406,7 @@ def create_app(
     else:
         raise TypeError(f"security must be a SecurityPolicy or INSECURE, not {security!r}")
     return application(
-        market_handlers(MarketEndpoint(open_units, clock, new_id)),
+        market_handlers(MarketEndpoint(open_units, clock, new_id, trading_limits)),
         schemas,
         limits,
         public_url=public_url,

@@ -39,6 +39,7 @@ from temix.server.security import (
     Insecure,
     SecurityPolicy,
 )
+from temix.server.services import DEFAULT_TRADING_LIMITS, TradingLimits
 from temix.server.soap import SoapLimits
 from temix.server.store import PartyRecord, Store, sqlite_url
 from temix.server.worker import DEFAULT_LIMITS, ConnectionLimits
@@ -180,6 +181,11 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
     DEFAULT_LIMITS.max_connections,
     "Open connections per worker; one more is answered 503.",
 )
+@_count_option(
+    "--max-standing-tenders",
+    DEFAULT_TRADING_LIMITS.max_standing_tenders,
+    "Open tenders one party may have written; one more is refused with 409.",
+)
 @_seconds_option(
     "--request-timeout",
     30.0,
@@ -219,6 +225,7 @@ def serve(
     body_timeout: float,
     keepalive_timeout: float,
     max_connections: int,
+    max_standing_tenders: int,
     request_timeout: float,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -259,6 +266,7 @@ def serve(
             binding=binding,
             security=security,
             limits=limits,
+            trading_limits=TradingLimits(max_standing_tenders),
         )
 
     tls = None

@@ -163,6 +163,21 @@ def _check_product(submitted: Product, expected: Product, what: str) -> Refusal 
     return Refusal(ResponseCode.TERMS_VIOLATED, f"{what}: " + "; ".join(differences))
 
 
+@dataclass(frozen=True)
+class TradingLimits:
+    """What one party may hold in the market, so that no party crowds the others out."""
+
+    max_standing_tenders: int = 10_000
+    """Open tenders one party may have written (``temix serve --max-standing-tenders``)."""
+
+    def __post_init__(self) -> None:
+        if self.max_standing_tenders < 1:
+            raise ValueError(f"max_standing_tenders must be 1 or more: {self.max_standing_tenders}")
+
+
+DEFAULT_TRADING_LIMITS = TradingLimits()
+
+
 class Market:
     """The services of one market, answering one request inside one store unit."""
 
@@ -173,11 +188,13 @@ class Market:
         new_id: Callable[[], str] = new_delivery_id,
         *,
         reads_everything: bool = False,
+        limits: TradingLimits = DEFAULT_TRADING_LIMITS,
     ) -> None:
         self.unit = unit
         self.now = now
         self.new_id = new_id
         self.reads_everything = reads_everything
+        self.limits = limits
 
     def handle(self, request: Any) -> Any:
         """The reply to ``request`` (any request payload)."""
@@ -209,6 +226,8 @@ class Market:
         refusal = self._check_new_product(tender.product)
         if refusal is None and self.unit.tender(tender_id) is not None:
             refusal = Refusal(ResponseCode.CONFLICT, f"tender id {tender_id} is already used")
+        if refusal is None:
+            refusal = self._check_standing(author)
         if refusal is not None:
             return _refused(refusal, tender_id)
         record = create_tender(tender, author, offered_to, self.now)
@@ -216,6 +235,16 @@ class Market:
             return _refused(record, tender_id)
         self.unit.add_tender(record, self.now)
         return _ok(tender_id)
+
+    def _check_standing(self, author: str) -> Refusal | None:
+        most = self.limits.max_standing_tenders
+        if self.unit.standing_count(author, tuple(OPEN_STATUSES), self.now) < most:
+            return None
+        return Refusal(
+            ResponseCode.CONFLICT,
+            f"{author} has {most} standing tenders, the most this market keeps for one party "
+            "(max-standing-tenders): cancel some or let them expire or fill first",
+        )
 
     def create_tender(self, request: p.CreateTender) -> p.CreatedTender:
         audience = frozenset({request.counterparty_id})

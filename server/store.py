@@ -72,6 +72,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     union_all,
@@ -168,7 +169,7 @@ tenders = Table(
     "tenders",
     metadata,
     Column("tender_id", String(ID_WIDTH), primary_key=True),
-    Column("author", String(ID_WIDTH), nullable=False, index=True),
+    Column("author", String(ID_WIDTH), nullable=False),
     Column("offered_to", Text, nullable=True, doc="JSON list of party ids; NULL: the market"),
     Column("market_context", String(URI_WIDTH), nullable=False, index=True),
     Column("side", String(8), nullable=False),
@@ -181,6 +182,7 @@ tenders = Table(
     Column("document", StoredXml, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_tenders_status_expires_s", "status", "expires_s"),
+    Index("ix_tenders_author_status_expires_s", "author", "status", "expires_s"),
 )
 
 quotes = Table(
@@ -635,6 +637,19 @@ class Unit:
             for row in rows
             if _row_during(row, during) and (visible_to is None or _is_visible(row, visible_to))
         ]
+
+    def standing_count(self, author: str, statuses: Sequence[TenderStatus], now: datetime) -> int:
+        """How many of ``author``'s tenders have one of ``statuses`` and are not expired at
+        ``now`` (two ranges of the author, status and expiry index)."""
+        conditions = (
+            tenders.c.author == author,
+            tenders.c.status.in_([status.value for status in statuses]),
+        )
+        counted = 0
+        for expiry in (tenders.c.expires_s.is_(None), tenders.c.expires_s > _seconds(now)):
+            query = select(func.count()).select_from(tenders).where(expiry, *conditions)
+            counted += self.connection.execute(query).scalar_one()
+        return counted
 
     # --- quotes
 

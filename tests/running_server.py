@@ -55,7 +55,7 @@ class Answer:
 
 
 class RunningServer:
-    """``temix serve`` on a free port, in its own process group.
+    """``temix serve`` on ``port`` (by default a free one), in its own process group.
 
     Signed (``--keys``) when ``keys`` is given, else ``--insecure`` unless ``insecure`` is
     False (the default: signed with ``DATA_DIR/keys``); ``options`` are more ``temix serve``
@@ -75,12 +75,13 @@ class RunningServer:
         options: Sequence[str] = (),
         tls_context: ssl.SSLContext | None = None,
         entry: Sequence[str] = TEMIX,
+        port: int = 0,
     ) -> None:
         command = [
             *entry,
             "serve",
             "--port",
-            "0",
+            str(port),
             "--workers",
             str(workers),
             "--db",

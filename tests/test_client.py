@@ -503,16 +503,17 @@ def test_request_ids_are_fresh_per_call_unless_given(rep):
 # --- Long lists and bounded requests ---------------------------------------------------------
 
 
-def test_twelve_hundred_tenders_offered_to_one_party_are_listed_in_full(tmp_path):
+def test_three_thousand_tenders_offered_to_one_party_are_listed_in_full(tmp_path):
     """A reply lists at most 500; it names the rest (code 206) and the client asks for them by
-    id, so the counterparty, and the author, still see every tender."""
+    id, so the counterparty, and the author, still see every tender. The first reply is over
+    1 MiB, the request limit, which a reply may be."""
     alone = RunningServer(
         sqlite_url(tmp_path / "data"),
         tmp_path / "server.log",
         keys=key_directory(tmp_path / "keys"),
         workers=1,
     )
-    ids = [f"LONG-{number:04d}" for number in range(1200)]
+    ids = [f"LONG-{number:04d}" for number in range(3000)]
     try:
         with _client(alone, "rep") as rep, _client(alone, "customer") as customer:
             for start in range(0, len(ids), 300):
@@ -525,7 +526,7 @@ def test_twelve_hundred_tenders_offered_to_one_party_are_listed_in_full(tmp_path
         alone.stop()
     assert first.response.code == "200"
     assert first.response.description == (
-        "500 of the 1200 tenders found are listed; the other 700 are named in responses with "
+        "500 of the 3000 tenders found are listed; the other 2500 are named in responses with "
         "code 206: ask for them by id"
     )
     named = [each.ref_id for each in first.responses if each.code == "206"]
@@ -557,3 +558,26 @@ def test_a_request_over_the_bounds_is_refused_with_the_bound_named(customer, ask
         ask(customer)
     assert refused.value.code == "400"
     assert named in str(refused.value)
+
+
+def test_a_party_at_its_standing_tender_limit_is_refused_and_no_other_party_is(tmp_path):
+    limited = RunningServer(
+        sqlite_url(tmp_path / "data"),
+        tmp_path / "server.log",
+        keys=key_directory(tmp_path / "keys"),
+        workers=1,
+        options=["--max-standing-tenders", "3"],
+    )
+    try:
+        with _client(limited, "rep") as rep, _client(limited, "generator") as generator:
+            rep.create_tender("customer", *(_tender(f"CAP-{n}") for n in range(3)))
+            with pytest.raises(Refused) as refused:
+                rep.create_tender("customer", _tender("CAP-3"))
+            assert refused.value.response.code == "409"
+            assert "rep has 3 standing tenders" in str(refused.value)
+            assert "max-standing-tenders" in str(refused.value)
+            assert generator.create_tender("customer", _tender("GEN-0")).response.code == "200"
+            rep.cancel_tender("CAP-0")
+            assert rep.create_tender("customer", _tender("CAP-3")).response.code == "200"
+    finally:
+        limited.stop()
