@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -50,9 +51,9 @@ from temix.server.security import (
     warn_unsigned,
 )
 from temix.server.services import (
-    DEFAULT_TRADING_LIMITS,
+    DEFAULT_PARTY_LIMITS,
     Market,
-    TradingLimits,
+    PartyLimits,
     new_delivery_id,
     sender_of,
 )
@@ -168,6 +169,25 @@ def _refusal(element: etree._Element, code: ResponseCode, description: str, now:
 # --- The handler --------------------------------------------------------------------------------
 
 
+class RequestRate:
+    """A token bucket per party: ``per_second`` requests a second, and as many at once. It lives
+    in one worker process, so with N workers a party may send N times as many."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, party: str) -> bool:
+        """Whether ``party`` may send a request now; counts it when it may."""
+        now = self.clock()
+        tokens, then = self._buckets.get(party, (self.per_second, now))
+        tokens = min(self.per_second, tokens + (now - then) * self.per_second)
+        allowed = tokens >= 1
+        self._buckets[party] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
+
 class MarketEndpoint:
     """The SOAP handler of every service: decode, run once, remember, encode."""
 
@@ -176,12 +196,14 @@ class MarketEndpoint:
         open_units: OpenUnits,
         clock: Clock = utc_now,
         new_id: Callable[[], str] = new_delivery_id,
-        trading_limits: TradingLimits = DEFAULT_TRADING_LIMITS,
+        party_limits: PartyLimits = DEFAULT_PARTY_LIMITS,
     ) -> None:
         self.open_units = open_units
         self.clock = clock
         self.new_id = new_id
-        self.trading_limits = trading_limits
+        self.party_limits = party_limits
+        per_second = party_limits.requests_per_second
+        self.rate = None if per_second is None else RequestRate(per_second)
 
     def _now(self) -> datetime:
         """The market's time of the request: whole seconds, like every instant in EMIX."""
@@ -211,6 +233,14 @@ class MarketEndpoint:
         refusal = None if signer is None else authorisation_refusal(request, signer)
         if refusal is not None:
             reply = _refusal(element, ResponseCode.NOT_AUTHORISED, refusal, self._now())
+            notes["outcome"] = reply.response.code
+            return encode(reply)
+        if self.rate is not None and not self.rate.allow(sender):
+            too_fast = (
+                f"{sender} sent more than {self.rate.per_second:g} requests a second to this "
+                "worker (party-rate): send it again in a second"
+            )
+            reply = _refusal(element, ResponseCode.TOO_MANY_REQUESTS, too_fast, self._now())
             notes["outcome"] = reply.response.code
             return encode(reply)
         operator = signer is not None and OPERATOR in signer.roles
@@ -267,7 +297,7 @@ class MarketEndpoint:
             )
             return encode(reused)
         market = Market(
-            unit, now, self.new_id, reads_everything=reads_everything, limits=self.trading_limits
+            unit, now, self.new_id, reads_everything=reads_everything, limits=self.party_limits
         )
         reply = encode(market.handle(request))
         unit.remember_reply(
@@ -379,7 +409,7 @@ def create_app(
     binding: str = "native",
     security: SecurityPolicy | Insecure,
     limits: SoapLimits | None = None,
-    trading_limits: TradingLimits = DEFAULT_TRADING_LIMITS,
+    party_limits: PartyLimits = DEFAULT_PARTY_LIMITS,
 ) -> SoapApplication:
     """The WSGI application of a temix server over ``store`` (already prepared); ``binding``
     ``"spyne"`` hosts it on spyne (:mod:`temix.server.spyne`, Python 3.11 only).
@@ -406,7 +436,7 @@ def create_app(
     else:
         raise TypeError(f"security must be a SecurityPolicy or INSECURE, not {security!r}")
     return application(
-        market_handlers(MarketEndpoint(open_units, clock, new_id, trading_limits)),
+        market_handlers(MarketEndpoint(open_units, clock, new_id, party_limits)),
         schemas,
         limits,
         public_url=public_url,

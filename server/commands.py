@@ -39,7 +39,7 @@ from temix.server.security import (
     Insecure,
     SecurityPolicy,
 )
-from temix.server.services import DEFAULT_TRADING_LIMITS, TradingLimits
+from temix.server.services import DEFAULT_PARTY_LIMITS, PartyLimits
 from temix.server.soap import SoapLimits
 from temix.server.store import PartyRecord, Store, sqlite_url
 from temix.server.worker import DEFAULT_LIMITS, ConnectionLimits
@@ -183,8 +183,16 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
 )
 @_count_option(
     "--max-standing-tenders",
-    DEFAULT_TRADING_LIMITS.max_standing_tenders,
+    DEFAULT_PARTY_LIMITS.max_standing_tenders,
     "Open tenders one party may have written; one more is refused with 409.",
+)
+@click.option(
+    "--party-rate",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Requests a second (and at once) one party may send each worker; more are answered "
+    "429. 0: no limit.",
 )
 @_seconds_option(
     "--request-timeout",
@@ -226,6 +234,7 @@ def serve(
     keepalive_timeout: float,
     max_connections: int,
     max_standing_tenders: int,
+    party_rate: int,
     request_timeout: float,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -266,7 +275,7 @@ def serve(
             binding=binding,
             security=security,
             limits=limits,
-            trading_limits=TradingLimits(max_standing_tenders),
+            party_limits=PartyLimits(max_standing_tenders, party_rate or None),
         )
 
     tls = None

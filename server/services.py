@@ -164,18 +164,24 @@ def _check_product(submitted: Product, expected: Product, what: str) -> Refusal 
 
 
 @dataclass(frozen=True)
-class TradingLimits:
-    """What one party may hold in the market, so that no party crowds the others out."""
+class PartyLimits:
+    """What one party may hold in the market and how fast it may ask, so that no party crowds
+    the others out."""
 
     max_standing_tenders: int = 10_000
     """Open tenders one party may have written (``temix serve --max-standing-tenders``)."""
+    requests_per_second: float | None = None
+    """Requests one party may send one worker each second, and at once (``--party-rate``);
+    None: no limit. The endpoint applies it (:class:`temix.server.app.RequestRate`)."""
 
     def __post_init__(self) -> None:
         if self.max_standing_tenders < 1:
             raise ValueError(f"max_standing_tenders must be 1 or more: {self.max_standing_tenders}")
+        if self.requests_per_second is not None and not self.requests_per_second >= 1:
+            raise ValueError(f"requests_per_second must be 1 or more: {self.requests_per_second}")
 
 
-DEFAULT_TRADING_LIMITS = TradingLimits()
+DEFAULT_PARTY_LIMITS = PartyLimits()
 
 
 class Market:
@@ -188,7 +194,7 @@ class Market:
         new_id: Callable[[], str] = new_delivery_id,
         *,
         reads_everything: bool = False,
-        limits: TradingLimits = DEFAULT_TRADING_LIMITS,
+        limits: PartyLimits = DEFAULT_PARTY_LIMITS,
     ) -> None:
         self.unit = unit
         self.now = now

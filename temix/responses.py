@@ -20,6 +20,8 @@ Why these codes:
   context's currency, units, interval granularity, durations, products and quantity step; an
   option's exercise terms; an integral-only tender). ``ei:responseTermsViolated`` lists the
   violated EMIX terms where EMIX has an element for them.
+* 429 for a party over the server's request rate: nothing was done, and nothing is remembered
+  of the request, so sending it again later runs it.
 * 423 for an artifact whose transactive state does not allow the action (an indication of
   interest accepted, a power transaction exercised): it exists and is valid, it is just not
   actionable that way. See :mod:`temix.states`.
@@ -83,6 +85,12 @@ class ResponseCode(Enum):
         "currency, units, interval granularity, durations, products or quantity step, an "
         "option's exercise terms, or an integral-only tender. Violated EMIX terms are listed "
         "in responseTermsViolated.",
+    )
+    TOO_MANY_REQUESTS = (
+        "429",
+        "too many requests",
+        "The sender sent requests faster than the server's per-party rate allows (temix serve "
+        "--party-rate); the same request sent again a second later is answered.",
     )
     NOT_ACTIONABLE = (
         "423",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -503,27 +505,38 @@ def test_request_ids_are_fresh_per_call_unless_given(rep):
 # --- Long lists and bounded requests ---------------------------------------------------------
 
 
+@contextmanager
+def _own_server(directory: Path, *options: str) -> Iterator[RunningServer]:
+    """A server of its own (one worker, SQLite) with ``options``, for tests that fill it."""
+    running = RunningServer(
+        sqlite_url(directory / "data"),
+        directory / "server.log",
+        keys=key_directory(directory / "keys"),
+        workers=1,
+        options=options,
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def test_three_thousand_tenders_offered_to_one_party_are_listed_in_full(tmp_path):
     """A reply lists at most 500; it names the rest (code 206) and the client asks for them by
     id, so the counterparty, and the author, still see every tender. The first reply is over
     1 MiB, the request limit, which a reply may be."""
-    alone = RunningServer(
-        sqlite_url(tmp_path / "data"),
-        tmp_path / "server.log",
-        keys=key_directory(tmp_path / "keys"),
-        workers=1,
-    )
     ids = [f"LONG-{number:04d}" for number in range(3000)]
-    try:
-        with _client(alone, "rep") as rep, _client(alone, "customer") as customer:
-            for start in range(0, len(ids), 300):
-                created = rep.create_tender("customer", *map(_tender, ids[start : start + 300]))
-                assert created.response.code == "200"
-            first = customer.call(p.RequestTender("LONG-R", "customer", "customer"))
-            everything = customer.request_tenders()
-            written = rep.request_tenders()
-    finally:
-        alone.stop()
+    with (
+        _own_server(tmp_path) as alone,
+        _client(alone, "rep") as rep,
+        _client(alone, "customer") as customer,
+    ):
+        for start in range(0, len(ids), 300):
+            created = rep.create_tender("customer", *map(_tender, ids[start : start + 300]))
+            assert created.response.code == "200"
+        first = customer.call(p.RequestTender("LONG-R", "customer", "customer"))
+        everything = customer.request_tenders()
+        written = rep.request_tenders()
     assert first.response.code == "200"
     assert first.response.description == (
         "500 of the 3000 tenders found are listed; the other 2500 are named in responses with "
@@ -561,23 +574,37 @@ def test_a_request_over_the_bounds_is_refused_with_the_bound_named(customer, ask
 
 
 def test_a_party_at_its_standing_tender_limit_is_refused_and_no_other_party_is(tmp_path):
-    limited = RunningServer(
-        sqlite_url(tmp_path / "data"),
-        tmp_path / "server.log",
-        keys=key_directory(tmp_path / "keys"),
-        workers=1,
-        options=["--max-standing-tenders", "3"],
-    )
-    try:
-        with _client(limited, "rep") as rep, _client(limited, "generator") as generator:
-            rep.create_tender("customer", *(_tender(f"CAP-{n}") for n in range(3)))
-            with pytest.raises(Refused) as refused:
-                rep.create_tender("customer", _tender("CAP-3"))
-            assert refused.value.response.code == "409"
-            assert "rep has 3 standing tenders" in str(refused.value)
-            assert "max-standing-tenders" in str(refused.value)
-            assert generator.create_tender("customer", _tender("GEN-0")).response.code == "200"
-            rep.cancel_tender("CAP-0")
-            assert rep.create_tender("customer", _tender("CAP-3")).response.code == "200"
-    finally:
-        limited.stop()
+    with (
+        _own_server(tmp_path, "--max-standing-tenders", "3") as limited,
+        _client(limited, "rep") as rep,
+        _client(limited, "generator") as generator,
+    ):
+        rep.create_tender("customer", *(_tender(f"CAP-{n}") for n in range(3)))
+        with pytest.raises(Refused) as refused:
+            rep.create_tender("customer", _tender("CAP-3"))
+        assert refused.value.response.code == "409"
+        assert "rep has 3 standing tenders" in str(refused.value)
+        assert "max-standing-tenders" in str(refused.value)
+        assert generator.create_tender("customer", _tender("GEN-0")).response.code == "200"
+        rep.cancel_tender("CAP-0")
+        assert rep.create_tender("customer", _tender("CAP-3")).response.code == "200"
+
+
+def test_a_party_over_its_request_rate_is_answered_429_and_others_are_not(tmp_path):
+    with (
+        _own_server(tmp_path, "--party-rate", "2") as limited,
+        _client(limited, "rep") as rep,
+        _client(limited, "generator") as generator,
+    ):
+        codes = []
+        for number in range(6):
+            try:
+                rep.request_tenders(request_id=f"RATE-{number}")
+                codes.append("200")
+            except Refused as refused:
+                codes.append(refused.response.code)
+                assert "rep sent more than 2 requests a second" in str(refused)
+        assert codes[:2] == ["200", "200"] and "429" in codes[2:]
+        assert generator.request_tenders() == ()
+        time.sleep(1.1)
+        assert rep.request_tenders(request_id="RATE-2") == ()
