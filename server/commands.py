@@ -186,6 +186,11 @@ def _file_option(name: str, text: str):  # type: ignore[no-untyped-def]
     DEFAULT_PARTY_LIMITS.max_standing_tenders,
     "Open tenders one party may have written; one more is refused with 409.",
 )
+@_count_option(
+    "--max-offered-to-one",
+    DEFAULT_PARTY_LIMITS.max_offered_to_one,
+    "Open tenders one party may offer one other party; one more is refused with 409.",
+)
 @click.option(
     "--party-rate",
     type=click.IntRange(min=0),
@@ -234,6 +239,7 @@ def serve(
     keepalive_timeout: float,
     max_connections: int,
     max_standing_tenders: int,
+    max_offered_to_one: int,
     party_rate: int,
     request_timeout: float,
     tls_cert: Path | None,
@@ -275,7 +281,7 @@ def serve(
             binding=binding,
             security=security,
             limits=limits,
-            party_limits=PartyLimits(max_standing_tenders, party_rate or None),
+            party_limits=PartyLimits(max_standing_tenders, max_offered_to_one, party_rate or None),
         )
 
     tls = None

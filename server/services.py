@@ -170,13 +170,17 @@ class PartyLimits:
 
     max_standing_tenders: int = 10_000
     """Open tenders one party may have written (``temix serve --max-standing-tenders``)."""
+    max_offered_to_one: int = 2_000
+    """Open tenders one party may offer one other party by name (``--max-offered-to-one``), so
+    that no author fills another party's listings."""
     requests_per_second: float | None = None
     """Requests one party may send one worker each second, and at once (``--party-rate``);
     None: no limit. The endpoint applies it (:class:`temix.server.app.RequestRate`)."""
 
     def __post_init__(self) -> None:
-        if self.max_standing_tenders < 1:
-            raise ValueError(f"max_standing_tenders must be 1 or more: {self.max_standing_tenders}")
+        for name in ("max_standing_tenders", "max_offered_to_one"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more: {getattr(self, name)}")
         if self.requests_per_second is not None and not self.requests_per_second >= 1:
             raise ValueError(f"requests_per_second must be 1 or more: {self.requests_per_second}")
 
@@ -233,7 +237,7 @@ class Market:
         if refusal is None and self.unit.tender(tender_id) is not None:
             refusal = Refusal(ResponseCode.CONFLICT, f"tender id {tender_id} is already used")
         if refusal is None:
-            refusal = self._check_standing(author)
+            refusal = self._check_standing(author, offered_to)
         if refusal is not None:
             return _refused(refusal, tender_id)
         record = create_tender(tender, author, offered_to, self.now)
@@ -242,15 +246,26 @@ class Market:
         self.unit.add_tender(record, self.now)
         return _ok(tender_id)
 
-    def _check_standing(self, author: str) -> Refusal | None:
+    def _check_standing(self, author: str, offered_to: OfferedTo) -> Refusal | None:
+        """A refusal when ``author`` already holds as many open tenders as :class:`PartyLimits`
+        allows, in all or offered to one of the parties ``offered_to`` names."""
+        statuses = tuple(OPEN_STATUSES)
         most = self.limits.max_standing_tenders
-        if self.unit.standing_count(author, tuple(OPEN_STATUSES), self.now) < most:
-            return None
-        return Refusal(
-            ResponseCode.CONFLICT,
-            f"{author} has {most} standing tenders, the most this market keeps for one party "
-            "(max-standing-tenders): cancel some or let them expire or fill first",
-        )
+        if self.unit.standing_count(author, statuses, self.now) >= most:
+            return Refusal(
+                ResponseCode.CONFLICT,
+                f"{author} has {most} standing tenders, the most this market keeps for one party "
+                "(max-standing-tenders): cancel some or let them expire or fill first",
+            )
+        most = self.limits.max_offered_to_one
+        for party in sorted(offered_to) if isinstance(offered_to, frozenset) else ():
+            if self.unit.standing_count(author, statuses, self.now, offered_to=party) >= most:
+                return Refusal(
+                    ResponseCode.CONFLICT,
+                    f"{author} has {most} standing tenders offered to {party}, the most one "
+                    "party may offer another (max-offered-to-one)",
+                )
+        return None
 
     def create_tender(self, request: p.CreateTender) -> p.CreatedTender:
         audience = frozenset({request.counterparty_id})

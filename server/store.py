@@ -638,13 +638,24 @@ class Unit:
             if _row_during(row, during) and (visible_to is None or _is_visible(row, visible_to))
         ]
 
-    def standing_count(self, author: str, statuses: Sequence[TenderStatus], now: datetime) -> int:
+    def standing_count(
+        self,
+        author: str,
+        statuses: Sequence[TenderStatus],
+        now: datetime,
+        *,
+        offered_to: str | None = None,
+    ) -> int:
         """How many of ``author``'s tenders have one of ``statuses`` and are not expired at
-        ``now`` (two ranges of the author, status and expiry index)."""
-        conditions = (
+        ``now`` (two ranges of the author, status and expiry index); with ``offered_to``, only
+        those offered to that party by name (its id in the JSON list, matched as text)."""
+        conditions = [
             tenders.c.author == author,
             tenders.c.status.in_([status.value for status in statuses]),
-        )
+        ]
+        if offered_to is not None:
+            named = json.dumps(offered_to)
+            conditions.append(tenders.c.offered_to.contains(named, autoescape=True))
         counted = 0
         for expiry in (tenders.c.expires_s.is_(None), tenders.c.expires_s > _seconds(now)):
             query = select(func.count()).select_from(tenders).where(expiry, *conditions)

@@ -522,17 +522,19 @@ def _own_server(directory: Path, *options: str) -> Iterator[RunningServer]:
 
 
 def test_three_thousand_tenders_offered_to_one_party_are_listed_in_full(tmp_path):
-    """A reply lists at most 500; it names the rest (code 206) and the client asks for them by
-    id, so the counterparty, and the author, still see every tender. The first reply is over
-    1 MiB, the request limit, which a reply may be."""
+    """Two authors offer one party 1,500 each. A reply lists at most 500; it names the rest
+    (code 206) and the client asks for them by id, so the counterparty, and each author, still
+    see every tender. The first reply is over 1 MiB, the request limit, which a reply may be."""
     ids = [f"LONG-{number:04d}" for number in range(3000)]
     with (
         _own_server(tmp_path) as alone,
         _client(alone, "rep") as rep,
+        _client(alone, "generator") as generator,
         _client(alone, "customer") as customer,
     ):
         for start in range(0, len(ids), 300):
-            created = rep.create_tender("customer", *map(_tender, ids[start : start + 300]))
+            author = rep if start < 1500 else generator
+            created = author.create_tender("customer", *map(_tender, ids[start : start + 300]))
             assert created.response.code == "200"
         first = customer.call(p.RequestTender("LONG-R", "customer", "customer"))
         everything = customer.request_tenders()
@@ -546,7 +548,7 @@ def test_three_thousand_tenders_offered_to_one_party_are_listed_in_full(tmp_path
     listed = [tender.tender_id for tender in first.tenders]
     assert len(listed) == 500 and sorted(listed + named) == ids
     assert sorted(tender.tender_id for tender in everything) == ids
-    assert sorted(tender.tender_id for tender in written) == ids
+    assert sorted(tender.tender_id for tender in written) == ids[:1500]
 
 
 @pytest.mark.parametrize(
@@ -588,6 +590,19 @@ def test_a_party_at_its_standing_tender_limit_is_refused_and_no_other_party_is(t
         assert generator.create_tender("customer", _tender("GEN-0")).response.code == "200"
         rep.cancel_tender("CAP-0")
         assert rep.create_tender("customer", _tender("CAP-3")).response.code == "200"
+
+
+def test_a_party_may_offer_one_other_party_only_so_many_tenders(tmp_path):
+    with (
+        _own_server(tmp_path, "--max-offered-to-one", "2") as limited,
+        _client(limited, "rep") as rep,
+    ):
+        rep.create_tender("customer", _tender("ONE-0"), _tender("ONE-1"))
+        with pytest.raises(Refused) as refused:
+            rep.create_tender("customer", _tender("ONE-2"))
+        assert "rep has 2 standing tenders offered to customer" in str(refused.value)
+        assert "max-offered-to-one" in str(refused.value)
+        assert rep.create_tender("generator", _tender("ONE-3")).response.code == "200"
 
 
 def test_a_party_over_its_request_rate_is_answered_429_and_others_are_not(tmp_path):
