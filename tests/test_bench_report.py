@@ -36,6 +36,7 @@ def test_one_command_writes_the_whole_report_with_its_targets(tmp_path: Path) ->
     for section in (
         "## Targets",
         "## temix serve: throughput and latency on loopback",
+        "## temix serve under idle and slow clients",
         "## Scale: position queries and tender listings over a growing store",
     ):
         assert f"\n{section}\n" in report
@@ -44,9 +45,11 @@ def test_one_command_writes_the_whole_report_with_its_targets(tmp_path: Path) ->
         for target in ("create / echo", "2 / 1 workers", "position query", "time per query"):
             assert any(target in row and f"| {backend} |" in row for row in targets.splitlines())
     assert "crypto floor RSA-2048" in targets and "crypto floor ECDSA P-256" in targets
+    assert "| legitimate p99 beside idle, slow and flooding clients | SQLite | 1 |" in targets
     results = json.loads(results_file.read_text())
     assert results["settings"]["quick"] is True
     assert results["server"]["failed"] is False
+    assert results["attack"]["failed"] is False
     assert results["scale"]["failed"] is False
     assert set(results["scale"]["backends"]) == {"sqlite", "postgresql"}
 

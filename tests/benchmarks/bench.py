@@ -1,5 +1,6 @@
 """The performance and scale report of temix, in one run: the throughput and latency matrix of
-``bench_server.py`` (with the lxml echo and the crypto floor) and the scale runs of
+``bench_server.py`` (with the lxml echo and the crypto floor), the legitimate latency under
+idle, slow and flooding clients of ``bench_attack.py``, and the scale runs of
 ``bench_scale.py``, then the targets with how far each is, written as one markdown file.
 
     python tests/benchmarks/bench.py [--out FILE] [--json FILE] [--postgres-url URL] [--quick]
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bench_attack
 import bench_scale
 import bench_server
 from databases import POSTGRES_URL_VARIABLE
@@ -35,6 +37,8 @@ FLAT_GROWTH = 2.0
 """The most a query's median may grow over the sizes measured for its time to count as not
 growing with the stored count (the store grows tenfold or a hundredfold)."""
 QUICK_SERVER = ["--seconds", "1", "--warmup", "0.5", "--rounds", "1", "--crypto-rounds", "1"]
+QUICK_ATTACK = ["--requests", "20", "--idle", "20", "--slow-headers", "2", "--slow-bodies", "2"]
+QUICK_ATTACK += ["--settle", "1"]
 QUICK_SCALE = {"sizes": [2_400, 24_000], "rounds": 2, "requests": 5, "customers": 100}
 FULL_SCALE = {
     "sizes": list(bench_scale.DEFAULT_SIZES),
@@ -63,7 +67,9 @@ def _value(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.3g}{unit}"
 
 
-def target_rows(server: dict[str, Any], scale: dict[str, Any]) -> list[list[str]]:
+def target_rows(
+    server: dict[str, Any], attack: dict[str, Any], scale: dict[str, Any]
+) -> list[list[str]]:
     """One row per target and backend (and worker count where it applies): what was measured,
     the target and whether it is met."""
     rows = []
@@ -106,6 +112,18 @@ def target_rows(server: dict[str, Any], scale: dict[str, Any]) -> list[list[str]
                 _verdict(met == len(entries) if measured else None),
             ]
         )
+    goal = attack["goal"]
+    rows.append(
+        [
+            "legitimate p99 beside idle, slow and flooding clients",
+            names["sqlite"],
+            str(attack["settings"]["workers"]),
+            f"{_value(attack['attack']['p99_ms'], ' ms')} "
+            f"({_value(attack['ratios']['p99_ms'], 'x')} quiet)",
+            f"< {goal['p99_under_ms']:g} ms and <= {goal['within']:g}x quiet",
+            _verdict(goal["met"]),
+        ]
+    )
     for backend, result in scale["backends"].items():
         verdict, growth = result["verdict"], result["growth"]
         rows.append(
@@ -135,7 +153,9 @@ def target_rows(server: dict[str, Any], scale: dict[str, Any]) -> list[list[str]
     return rows
 
 
-def report(server: dict[str, Any], scale: dict[str, Any], settings: dict[str, Any]) -> str:
+def report(
+    server: dict[str, Any], attack: dict[str, Any], scale: dict[str, Any], settings: dict[str, Any]
+) -> str:
     facts = server["machine"]
     postgresql = f", PostgreSQL {facts['postgresql']}" if facts.get("postgresql") else ""
     lines = [
@@ -155,8 +175,13 @@ def report(server: dict[str, Any], scale: dict[str, Any], settings: dict[str, An
         "| target | backend | workers | measured | target | |",
         "|---|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in target_rows(server, scale)]
-    lines += ["", bench_server.markdown(server), bench_scale.markdown(scale)]
+    lines += ["| " + " | ".join(row) + " |" for row in target_rows(server, attack, scale)]
+    lines += [
+        "",
+        bench_server.markdown(server),
+        bench_attack.markdown(attack),
+        bench_scale.markdown(scale),
+    ]
     return "\n".join(lines)
 
 
@@ -195,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         ["--postgres-url", arguments.postgres_url, *(QUICK_SERVER if arguments.quick else [])]
     )
     server = bench_server.measure(server_arguments)
+    attack = bench_attack.measure(
+        bench_attack.parse_arguments(QUICK_ATTACK if arguments.quick else [])
+    )
     scale_settings = QUICK_SCALE if arguments.quick else FULL_SCALE
     with tempfile.TemporaryDirectory(prefix="temix-scale-") as scratch:
         scale = bench_scale.measure(
@@ -208,13 +236,13 @@ def main(argv: list[str] | None = None) -> int:
             scratch=Path(scratch),
         )
     settings["seconds"] = time.monotonic() - started
-    text = report(server, scale, settings)
+    text = report(server, attack, scale, settings)
     arguments.out.write_text(text)
     print(text, end="")
     if arguments.json:
-        results = {"settings": settings, "server": server, "scale": scale}
+        results = {"settings": settings, "server": server, "attack": attack, "scale": scale}
         arguments.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 1 if server["failed"] or scale["failed"] else 0
+    return 1 if server["failed"] or attack["failed"] or scale["failed"] else 0
 
 
 if __name__ == "__main__":
