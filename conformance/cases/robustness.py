@@ -14,10 +14,10 @@ from lxml import etree
 from temix import codec
 from temix.conformance import extremes
 from temix.conformance.cases.schema import (
-    _not_stored,
-    _refused_as_invalid,
-    _tender_request,
     declared_tour,
+    refused_as_invalid,
+    tender_not_stored,
+    tender_request,
 )
 from temix.conformance.catalogue import case
 from temix.conformance.trial import Trial
@@ -78,8 +78,8 @@ def _one_field_of_each_kind(payload: etree._Element) -> list[extremes.Field]:
 )
 def quantity_beyond_float_refused(trial: Trial) -> None:
     for value in ("1e400", "3.5e38", "INF", "NaN"):
-        tender, payload = _tender_request(trial)
+        tender, payload = tender_request(trial)
         (field,) = [item for item in extremes.fields(payload) if item.name == "quantity"]
         spoilt = etree.fromstring(extremes.with_value(payload, field, value))
-        _refused_as_invalid(trial, spoilt, f"a quantity of {value}")
-        _not_stored(trial, tender)
+        refused_as_invalid(trial, spoilt, f"a quantity of {value}")
+        tender_not_stored(trial, tender)

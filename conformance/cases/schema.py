@@ -236,13 +236,13 @@ def response_echoes_request_id(trial: Trial) -> None:
     )
 
 
-def _tender_request(trial: Trial) -> tuple[Tender, etree._Element]:
+def tender_request(trial: Trial) -> tuple[Tender, etree._Element]:
     tender = trial.tender()
     request = p.CreateTender(trial.new_id(), trial.party, trial.counterparty, (tender,))
     return tender, codec.encode(request)
 
 
-def _refused_as_invalid(trial: Trial, payload: etree._Element, what: str) -> None:
+def refused_as_invalid(trial: Trial, payload: etree._Element, what: str) -> None:
     """``payload`` (a spoilt eiCreateTender) is answered with a SOAP 1.1 Client fault."""
     reply = trial.post(trial.route(p.CreateTender), trial.envelope(payload, version=SOAP_1_1))
     fault = reply.fault()
@@ -253,7 +253,8 @@ def _refused_as_invalid(trial: Trial, payload: etree._Element, what: str) -> Non
     )
 
 
-def _not_stored(trial: Trial, tender: Tender) -> None:
+def tender_not_stored(trial: Trial, tender: Tender) -> None:
+    """Fail when the endpoint stored ``tender`` although it refused the request."""
     listed = trial.succeeds(
         lambda: trial.client().request_tenders(tender_ids=(tender.tender_id,)),
         "listing the tender",
@@ -269,13 +270,13 @@ def _not_stored(trial: Trial, tender: Tender) -> None:
     "not valid against the schemas)",
 )
 def unknown_element_refused(trial: Trial) -> None:
-    tender, payload = _tender_request(trial)
+    tender, payload = tender_request(trial)
     tender_id = payload.find(f"{{{EI}}}eiTender/{{{EI}}}tenderID")
     extra = etree.Element(f"{{{FOREIGN_NS}}}note", nsmap={"x": FOREIGN_NS})
     extra.text = "not in the schema"
     tender_id.addnext(extra)
-    _refused_as_invalid(trial, payload, "a tender with an unknown element")
-    _not_stored(trial, tender)
+    refused_as_invalid(trial, payload, "a tender with an unknown element")
+    tender_not_stored(trial, tender)
 
 
 @case(
@@ -285,11 +286,11 @@ def unknown_element_refused(trial: Trial) -> None:
     "for requests not valid against the schemas)",
 )
 def mistyped_quantity_refused(trial: Trial) -> None:
-    tender, payload = _tender_request(trial)
+    tender, payload = tender_request(trial)
     quantity = next(payload.iter(f"{{{EMIX}}}quantity"))
     quantity.text = "ten"
-    _refused_as_invalid(trial, payload, "a tender quantity of 'ten'")
-    _not_stored(trial, tender)
+    refused_as_invalid(trial, payload, "a tender quantity of 'ten'")
+    tender_not_stored(trial, tender)
 
 
 @case(
@@ -299,11 +300,11 @@ def mistyped_quantity_refused(trial: Trial) -> None:
     "for requests not valid against the schemas)",
 )
 def missing_element_refused(trial: Trial) -> None:
-    tender, payload = _tender_request(trial)
+    tender, payload = tender_request(trial)
     side = next(payload.iter(f"{{{EMIX}}}side"))
     side.getparent().remove(side)
-    _refused_as_invalid(trial, payload, "a tender without emix:side")
-    _not_stored(trial, tender)
+    refused_as_invalid(trial, payload, "a tender without emix:side")
+    tender_not_stored(trial, tender)
 
 
 @case(
