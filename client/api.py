@@ -388,17 +388,15 @@ class Client:
         intervals: tuple[Interval, ...] = (),
         request_id: str | None = None,
     ) -> tuple[Delivery, ...]:
-        reply = self.call(
-            p.RequestDelivery(
-                request_id or self.new_id(),
-                self.party,
-                party,
-                market_contexts,
-                delivery_ids,
-                intervals,
+        """The party's stored deliveries (or, for an operator, ``party``'s), all of them (see
+        :meth:`_all_listed`)."""
+
+        def ask(ids: tuple[str, ...], request: str) -> p.ReplyDelivery:
+            return self.call(
+                p.RequestDelivery(request, self.party, party, market_contexts, ids, intervals)
             )
-        )
-        return reply.deliveries
+
+        return self._all_listed(ask, delivery_ids, request_id, lambda reply: reply.deliveries)
 
     def request_market_contexts(
         self, *uris: str, request_id: str | None = None

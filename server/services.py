@@ -604,10 +604,10 @@ class Market:
             market_contexts_=request.market_contexts,
             intervals=request.intervals,
         )
-        return p.ReplyDelivery(
-            response=response(ResponseCode.OK, request.request_id, created=self.now),
-            deliveries=tuple(found),
+        answer, not_listed = self._listing(
+            request.request_id, [each.delivery_id or "" for each in found], "deliveries"
         )
+        return p.ReplyDelivery(answer, not_listed, tuple(found[: p.MAX_LISTED]))
 
     # --- market contexts and positions
 

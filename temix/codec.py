@@ -1525,7 +1525,11 @@ _PAYLOADS: Mapping[type, _Form] = {
     ),
     p.ReplyDelivery: _Form(
         _q(TEMIX_EXT, "eiReplyDelivery"),
-        _fields(("response", _RESPONSE), ("deliveries", _STORED_DELIVERY, MANY)),
+        _fields(
+            ("response", _RESPONSE),
+            ("responses", _RESPONSES, LIST),
+            ("deliveries", _STORED_DELIVERY, MANY),
+        ),
     ),
     p.RequestMarketContext: _Form(
         _q(PYLD, "eiRequestEiMarketContext"),

@@ -233,6 +233,7 @@ class RequestDelivery:
 @dataclass(frozen=True)
 class ReplyDelivery:
     response: Response
+    responses: tuple[Response, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
 
 

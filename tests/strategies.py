@@ -303,7 +303,7 @@ payloads = st.one_of(
         _many(identifiers),
         _many(intervals),
     ),
-    st.builds(p.ReplyDelivery, responses, _many(stored_deliveries)),
+    st.builds(p.ReplyDelivery, responses, _many(responses), _many(stored_deliveries)),
     st.builds(p.RequestMarketContext, identifiers, _some(uris), optional_id),
     st.builds(p.ReplyEiMarketContext, responses, _many(responses)),
     st.builds(p.ReplyMarketContext, responses, _many(market_contexts)),

@@ -623,3 +623,16 @@ def test_a_party_over_its_request_rate_is_answered_429_and_others_are_not(tmp_pa
         assert generator.request_tenders() == ()
         time.sleep(1.1)
         assert rep.request_tenders(request_id="RATE-2") == ()
+
+
+def test_six_hundred_deliveries_are_listed_in_full(tmp_path):
+    readings = [MeterReading(FORWARD_HOUR, Decimal("1"), MARKET, NODE)]
+    deliveries = [Delivery(f"METER-{n:03d}", False, tuple(readings)) for n in range(600)]
+    with _own_server(tmp_path) as alone, _client(alone, "customer") as customer:
+        for start in range(0, 600, 300):
+            customer.report_delivery(*deliveries[start : start + 300])
+        first = customer.call(p.RequestDelivery("METER-R", "customer"))
+        everything = customer.request_deliveries()
+    assert len(first.deliveries) == 500
+    assert [each.code for each in first.responses] == ["206"] * 100
+    assert sorted(each.uid for each in everything) == [each.uid for each in deliveries]
