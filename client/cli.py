@@ -1279,18 +1279,21 @@ def transactions(
     duration: timedelta | None,
     subject: str | None,
 ) -> None:
-    """List your transactions.
+    """List your transactions, in the order of their delivery.
 
     Accepted tenders (the tender column names them) and option exercises (related to the
     option transaction).
     """
     interval = _optional_interval(start, duration)
-    found = connection.client().request_transactions(
+    listed = connection.client().request_transactions(
         party=subject,
         counterparties=counterparties,
         market_contexts=markets,
         transaction_ids=transaction_ids,
         intervals=() if interval is None else (interval,),
+    )
+    found = tuple(
+        sorted(listed, key=lambda each: (each.product.interval.start, each.transaction_id))
     )
     connection.show({"transactions": found}, lambda console: _render_transactions(console, found))
 
