@@ -7,8 +7,9 @@ Rules:
   (``wsam:Addressing``), an ``sp:AsymmetricBinding`` with X.509 v3 initiator and recipient
   tokens each always included in the message (a BinarySecurityToken, referenced directly),
   the algorithm suite, a Lax layout (the verifier finds each part by its Id, in any order),
-  ``sp:IncludeTimestamp`` and ``sp:OnlySignEntireHeadersAndBody``; and ``sp:Wss10`` with no
-  reference assertion (direct references only).
+  ``sp:IncludeTimestamp`` and ``sp:OnlySignEntireHeadersAndBody``; and ``sp:Wss11`` saying
+  which token references the verifier takes besides a direct one (KeyIdentifier,
+  IssuerSerial, Thumbprint), each to the token in the message.
 * One message policy, referenced from every operation's input and output: the Body and every
   header in :data:`temix.wssecurity.MUST_SIGN_HEADER_NAMESPACES` are signed parts.
 * SP 1.2's algorithm suites fix one asymmetric signature method (RSA-SHA1 or, in
@@ -83,7 +84,9 @@ def binding_policy(freshness: Freshness) -> etree._Element:
     _element(_nested(_element(binding, SP, "Layout")), SP, "Lax")
     _element(binding, SP, "IncludeTimestamp")
     _element(binding, SP, "OnlySignEntireHeadersAndBody")
-    _nested(_element(alternative, SP, "Wss10"))
+    references = _nested(_element(alternative, SP, "Wss11"))
+    for reference in ("KeyIdentifier", "IssuerSerial", "Thumbprint"):
+        _element(references, SP, f"MustSupportRef{reference}")
     accepted = _element(alternative, TEMIX_EXT, "MessageSecurity")
     accepted.set(f"{{{WSP}}}Ignorable", "true")
     _element(accepted, TEMIX_EXT, "CanonicalizationMethod", Algorithm=EXC_C14N)

@@ -14,12 +14,16 @@ Rules (``shared/reference/SECURITY.md``, inbound steps 4 to 9, in that order):
   in the document is unique. A signed Body moved elsewhere (signature wrapping) fails here even
   though it is cryptographically valid.
 * Exclusive C14N without comments is the only canonicalisation and the only transform (an
-  InclusiveNamespaces PrefixList, as WSS4J writes it, is honoured); RSA-SHA256/512 and
-  ECDSA-SHA256/384 the only signature methods; SHA-256/512 the only digests. KeyInfo is a
-  SecurityTokenReference to that token and nothing else.
-* The certificate comes from the token the SecurityTokenReference names, never from KeyInfo
-  itself; the caller's ``trusted`` function decides who it belongs to (a pin, or a CA and a
-  subject) before anything is verified. Each reference's digest and the SignedInfo's
+  InclusiveNamespaces PrefixList, as WSS4J writes it, is honoured); RSA-SHA256/384/512 and
+  ECDSA-SHA256/384/512 the only signature methods; SHA-256/384/512 the only digests. KeyInfo
+  is a SecurityTokenReference to that token and nothing else, in any of the forms the X.509
+  Token Profile gives for a token in the message: a direct reference to its wsu:Id, a
+  KeyIdentifier (X509SubjectKeyIdentifier or ThumbprintSHA1) or an X509IssuerSerial, each of
+  which must name that token's certificate. The Timestamp, the token and the Signature may
+  come in any order (WS-SecurityPolicy's Lax layout).
+* The certificate comes from the token in the Security header, never from KeyInfo itself;
+  the caller's ``trusted`` function decides who it belongs to (a pin, or a CA and a subject)
+  before anything is verified. Each reference's digest and the SignedInfo's
   signature are then checked with lxml's exclusive C14N and cryptography's primitives on the
   elements located above, so what is checked is what the caller acts on.
 * The caller acts only on :attr:`Verified.body`, the Body re-parsed from its canonical bytes,
@@ -37,6 +41,7 @@ answer every cause with the same generic fault.
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import uuid
@@ -50,7 +55,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
@@ -71,15 +79,25 @@ BASE64_BINARY = (
 )
 WSU_ID = f"{{{WSU}}}Id"
 
+X509_SKI = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0"
+    "#X509SubjectKeyIdentifier"
+)
+THUMBPRINT_SHA1 = (
+    "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#ThumbprintSHA1"
+)
+
 SIGNATURE_METHODS = frozenset(
     {
         SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
         SignatureMethod.RSA_SHA512,
         SignatureMethod.ECDSA_SHA256,
         SignatureMethod.ECDSA_SHA384,
+        SignatureMethod.ECDSA_SHA512,
     }
 )
-DIGEST_METHODS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512})
+DIGEST_METHODS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 MUST_SIGN_HEADER_NAMESPACES = frozenset({WSA})
 """Header blocks in these namespaces change what a request means: a signature must cover each."""
 RSA_KEY_BITS = (2048, 4096)
@@ -110,6 +128,30 @@ class SecurityError(Exception):
         self.failed_check = failed_check
 
 
+class TokenReference(enum.Enum):
+    """How a signature's KeyInfo names the BinarySecurityToken (X.509 Token Profile 1.1)."""
+
+    DIRECT = "direct"
+    """A wsse:Reference to the token's wsu:Id: what temix writes."""
+    SUBJECT_KEY_IDENTIFIER = "subject-key-identifier"
+    THUMBPRINT_SHA1 = "thumbprint-sha1"
+    ISSUER_SERIAL = "issuer-serial"
+
+
+@dataclass(frozen=True)
+class SignatureLayout:
+    """The legal choices a signer makes that a verifier must accept whichever way they go.
+    The defaults are temix's own; the conformance suite sends the others."""
+
+    digest: DigestAlgorithm = DigestAlgorithm.SHA256
+    hash: str = "SHA256"
+    """The signature method's hash, with the key's algorithm: RSA-SHA256 or ECDSA-SHA256."""
+    token_reference: TokenReference = TokenReference.DIRECT
+    inclusive_prefixes: tuple[str, ...] = ()
+    """An InclusiveNamespaces PrefixList on the SignedInfo and on every Reference."""
+    timestamp_after_signature: bool = False
+
+
 @dataclass(frozen=True)
 class Freshness:
     """How old, and how far ahead of our clock, a message's Timestamp may be."""
@@ -135,12 +177,12 @@ class Verified:
 # --- Signing ----------------------------------------------------------------------------------
 
 
-def signature_method_for(key: Any) -> SignatureMethod:
-    """The signature method a private key signs with: RSA-SHA256 or ECDSA-SHA256."""
+def signature_method_for(key: Any, hash_name: str = "SHA256") -> SignatureMethod:
+    """The signature method a private key signs with: RSA or ECDSA, with ``hash_name``."""
     if isinstance(key, rsa.RSAPrivateKey):
-        return SignatureMethod.RSA_SHA256
+        return SignatureMethod[f"RSA_{hash_name}"]
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return SignatureMethod.ECDSA_SHA256
+        return SignatureMethod[f"ECDSA_{hash_name}"]
     raise TypeError(f"cannot sign with a {type(key).__name__}: RSA or EC keys only")
 
 
@@ -150,11 +192,12 @@ def sign_envelope(
     certificate: x509.Certificate,
     now: datetime,
     lifetime: timedelta = Freshness.max_age,
+    layout: SignatureLayout = SignatureLayout(),
 ) -> etree._Element:
     """Sign ``envelope`` in place and return it: a ``wsse:Security`` header (mustUnderstand)
     first in the Header, with a Timestamp from ``now`` to ``now + lifetime``, the certificate as
     a BinarySecurityToken and a signature over the Body, the Timestamp and every other header
-    block (each given a ``wsu:Id`` if it has none).
+    block (each given a ``wsu:Id`` if it has none), laid out as ``layout`` says.
 
     Serialise the result once and send those bytes: re-indenting it breaks the signature.
     """
@@ -193,15 +236,11 @@ def sign_envelope(
     reference_holder = etree.SubElement(
         key_info, f"{{{WSSE}}}SecurityTokenReference", nsmap={"wsse": WSSE}
     )
-    etree.SubElement(
-        reference_holder,
-        f"{{{WSSE}}}Reference",
-        {"URI": f"#{token.get(WSU_ID)}", "ValueType": X509_V3},
-    )
+    _write_token_reference(reference_holder, layout.token_reference, certificate, token.get(WSU_ID))
     signer = XMLSigner(
         method=SignatureConstructionMethod.detached,
-        signature_algorithm=signature_method_for(key),
-        digest_algorithm=DigestAlgorithm.SHA256,
+        signature_algorithm=signature_method_for(key, layout.hash),
+        digest_algorithm=layout.digest,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
     signer.namespaces = {"ds": DS}
@@ -211,9 +250,62 @@ def sign_envelope(
         reference_uri=[f"#{signed_id}" for signed_id in (*signed_ids, timestamp.get(WSU_ID))],
         key_info=key_info,
         id_attribute="Id",
+        inclusive_ns_prefixes=list(layout.inclusive_prefixes) or None,
     )
     security.append(signature)
+    if layout.inclusive_prefixes:
+        _resign_in_place(signature, key, signature_method_for(key, layout.hash))
+    if layout.timestamp_after_signature:
+        security.append(timestamp)
     return envelope
+
+
+def _resign_in_place(signature: etree._Element, key: Any, method: SignatureMethod) -> None:
+    """Sign the SignedInfo again as it reads in its document. signxml signs a detached
+    SignedInfo before it is placed, so a PrefixList naming a namespace declared above the
+    Security header (the envelope's, as WSS4J lists it) changes its canonical form."""
+    signed_info = signature.find(f"{{{DS}}}SignedInfo")
+    canonical = _canonical(
+        signed_info, _inclusive_prefixes(signed_info.find(f"{{{DS}}}CanonicalizationMethod"))
+    )
+    digest = _hash_of(method)
+    if isinstance(key, rsa.RSAPrivateKey):
+        value = key.sign(canonical, padding.PKCS1v15(), digest)
+    else:
+        r, s = decode_dss_signature(key.sign(canonical, ec.ECDSA(digest)))
+        size = (key.curve.key_size + 7) // 8
+        value = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    signature.find(f"{{{DS}}}SignatureValue").text = base64.b64encode(value).decode("ascii")
+
+
+def _hash_of(method: SignatureMethod) -> hashes.HashAlgorithm:
+    """The hash of a signature method: RSA_SHA256 is hashes.SHA256."""
+    return getattr(hashes, method.name.split("_", 1)[1])()
+
+
+def _write_token_reference(
+    holder: etree._Element, form: TokenReference, certificate: x509.Certificate, token_id: str
+) -> None:
+    if form is TokenReference.DIRECT:
+        etree.SubElement(
+            holder, f"{{{WSSE}}}Reference", {"URI": f"#{token_id}", "ValueType": X509_V3}
+        )
+    elif form is TokenReference.ISSUER_SERIAL:
+        data = etree.SubElement(holder, f"{{{DS}}}X509Data", nsmap={"ds": DS})
+        issuer_serial = etree.SubElement(data, f"{{{DS}}}X509IssuerSerial")
+        name = etree.SubElement(issuer_serial, f"{{{DS}}}X509IssuerName")
+        name.text = certificate.issuer.rfc4514_string()
+        etree.SubElement(issuer_serial, f"{{{DS}}}X509SerialNumber").text = str(
+            certificate.serial_number
+        )
+    else:
+        value_type = X509_SKI if form is TokenReference.SUBJECT_KEY_IDENTIFIER else THUMBPRINT_SHA1
+        identifier = etree.SubElement(
+            holder,
+            f"{{{WSSE}}}KeyIdentifier",
+            {"ValueType": value_type, "EncodingType": BASE64_BINARY},
+        )
+        identifier.text = base64.b64encode(_key_identifier(certificate, value_type)).decode()
 
 
 # --- Verifying --------------------------------------------------------------------------------
@@ -259,8 +351,9 @@ def verify_envelope(
         for block in (*_header_blocks(header, security), token)
         if block.get(WSU_ID) and block.get(WSU_ID) not in required
     }
-    method, references = _check_signature_shape(signature, required, optional, token_id)
+    method, references, pointer = _check_signature_shape(signature, required, optional)
     certificate = _token_certificate(token)
+    _check_token_reference(pointer, token_id, certificate)
     _check_key(certificate, method)
     signer = trusted(certificate)
     created = _check_freshness(timestamp, now, freshness)
@@ -340,7 +433,7 @@ def _check_signature_value(
     """SecurityError unless ``value`` is ``method``'s signature of ``signed`` by the key of
     ``certificate`` (an XML-DSig ECDSA value is r and s concatenated, each the curve's size)."""
     key = certificate.public_key()
-    digest = getattr(hashes, method.name.split("_", 1)[1])()  # RSA_SHA256: hashes.SHA256
+    digest = _hash_of(method)
     try:
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(value, signed, padding.PKCS1v15(), digest)
@@ -420,13 +513,16 @@ def _check_signature_shape(
     signature: etree._Element,
     required: Mapping[str, etree._Element],
     optional: Mapping[str, etree._Element],
-    token_id: str,
-) -> tuple[SignatureMethod, dict[etree._Element, tuple[str, DigestAlgorithm, tuple[str, ...]]]]:
-    """The signature method and, per Reference, the Id it names, its digest method and its
-    InclusiveNamespaces prefixes, once the Signature is shaped as the rules say:
-    SignedInfo, SignatureValue and KeyInfo only, allowed algorithms, one reference to each of
-    ``required`` and none but to those and ``optional``, and a KeyInfo that is a reference to
-    the token ``token_id``."""
+) -> tuple[
+    SignatureMethod,
+    dict[etree._Element, tuple[str, DigestAlgorithm, tuple[str, ...]]],
+    etree._Element,
+]:
+    """The signature method; per Reference, the Id it names, its digest method and its
+    InclusiveNamespaces prefixes; and the one child of KeyInfo's SecurityTokenReference, once
+    the Signature is shaped as the rules say: SignedInfo, SignatureValue and KeyInfo only,
+    allowed algorithms, one reference to each of ``required`` and none but to those and
+    ``optional``, and a KeyInfo that is one SecurityTokenReference with one child."""
     ds = f"{{{DS}}}"
     tags = [child.tag for child in _element_children(signature)]
     if tags != [ds + "SignedInfo", ds + "SignatureValue", ds + "KeyInfo"]:
@@ -473,13 +569,66 @@ def _check_signature_shape(
     if token_reference is None or token_reference.tag != f"{{{WSSE}}}SecurityTokenReference":
         raise SecurityError("KeyInfo must be one wsse:SecurityTokenReference")
     pointers = _element_children(token_reference)
-    if (
-        len(pointers) != 1
-        or pointers[0].tag != f"{{{WSSE}}}Reference"
-        or pointers[0].get("URI") != f"#{token_id}"
-    ):
-        raise SecurityError("the SecurityTokenReference must point at the BinarySecurityToken")
-    return method, checked
+    if len(pointers) != 1:
+        raise SecurityError("the SecurityTokenReference must hold one reference to the token")
+    return method, checked, pointers[0]
+
+
+def _check_token_reference(
+    pointer: etree._Element, token_id: str, certificate: x509.Certificate
+) -> None:
+    """SecurityError unless ``pointer`` (a SecurityTokenReference's child) names the
+    BinarySecurityToken ``token_id`` holding ``certificate``, in one of the X.509 Token
+    Profile's forms."""
+    if pointer.tag == f"{{{WSSE}}}Reference":
+        if pointer.get("URI") == f"#{token_id}":
+            return
+    elif pointer.tag == f"{{{WSSE}}}KeyIdentifier":
+        value_type = pointer.get("ValueType")
+        if value_type not in (X509_SKI, THUMBPRINT_SHA1) or pointer.get("EncodingType") not in (
+            None,
+            BASE64_BINARY,
+        ):
+            raise SecurityError(f"a KeyIdentifier of type {value_type!r} is not accepted")
+        identifier = _text_bytes(pointer, "the KeyIdentifier")
+        if hmac.compare_digest(identifier, _key_identifier(certificate, value_type)):
+            return
+    elif pointer.tag == f"{{{DS}}}X509Data":
+        if _names_issuer_serial(pointer, certificate):
+            return
+    else:
+        raise SecurityError(f"a token reference {etree.QName(pointer).localname} is not accepted")
+    raise SecurityError("the SecurityTokenReference does not name the BinarySecurityToken")
+
+
+def _key_identifier(certificate: x509.Certificate, value_type: str) -> bytes:
+    """The KeyIdentifier value of ``certificate``: its subject key identifier (the extension,
+    else the one computed from its key, as RFC 5280 method 1 does) or its SHA-1 thumbprint."""
+    if value_type == THUMBPRINT_SHA1:
+        return hashlib.sha1(certificate.public_bytes(Encoding.DER)).digest()
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        return extension.value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
+
+
+def _names_issuer_serial(data: etree._Element, certificate: x509.Certificate) -> bool:
+    """Whether an ``ds:X509Data`` holding one ``ds:X509IssuerSerial`` names ``certificate``."""
+    parts = _element_children(data)
+    if len(parts) != 1 or parts[0].tag != f"{{{DS}}}X509IssuerSerial":
+        raise SecurityError("the X509Data must hold one X509IssuerSerial")
+    fields = _element_children(parts[0])
+    if [field.tag for field in fields] != [f"{{{DS}}}X509IssuerName", f"{{{DS}}}X509SerialNumber"]:
+        raise SecurityError("an X509IssuerSerial holds X509IssuerName, X509SerialNumber")
+    serial = (fields[1].text or "").strip()
+    try:
+        issuer = x509.Name.from_rfc4514_string((fields[0].text or "").strip())
+    except ValueError:
+        raise SecurityError("the X509IssuerName is not a distinguished name") from None
+    if not serial.isdigit() or len(serial) > 50:
+        raise SecurityError("the X509SerialNumber is not a serial number")
+    return issuer == certificate.issuer and int(serial) == certificate.serial_number
 
 
 def _check_reference(reference: etree._Element) -> tuple[DigestAlgorithm, tuple[str, ...]]:

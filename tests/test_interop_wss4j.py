@@ -327,6 +327,43 @@ def test_wss4j_verifies_each_reply(trade: Trade, step: str) -> None:
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
+# --- The other forms WSS4J signs in -----------------------------------------------------------
+
+FORMS = {
+    "issuer-serial": (("--key-identifier", "issuer-serial"), f"{{{DS}}}X509Data"),
+    "ski": (("--key-identifier", "ski"), f"{{{WSSE}}}KeyIdentifier"),
+    "thumbprint": (("--key-identifier", "thumbprint"), f"{{{WSSE}}}KeyIdentifier"),
+    "sha512": (("--sha512",), f"{{{WSSE}}}Reference"),
+}
+"""How Wss4jPeer.java signs in each form, and what KeyInfo's SecurityTokenReference holds."""
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_a_tender_signed_in_another_wss4j_form_is_created(
+    peer: Wss4jPeer, server: RunningServer, form: str
+) -> None:
+    """WSS4J names the token by issuer and serial, subject key identifier or SHA-1 thumbprint,
+    or signs with SHA-512: each is a legal form, and the tender is created."""
+    options, reference = FORMS[form]
+    run = uuid.uuid4().hex[:12]
+    offered = tender(f"WSS4J-{run}-{form}", interval=DELIVERY, quantity=OFFERED)
+    sent = exchange(
+        peer,
+        server,
+        create_tender(f"{run}-{form}", AUTHOR, ACCEPTOR, offered),
+        party_keystore(peer, server, AUTHOR),
+        *options,
+    )
+    pointer = etree.fromstring(sent.request).find(f".//{{{WSSE}}}SecurityTokenReference")
+    assert [child.tag for child in pointer] == [reference]
+    created = sent.payload()
+    assert isinstance(created, p.CreatedTender)
+    assert created.response.code == "200", created
+    with server.reading() as unit:
+        assert unit.tender(offered.tender_id) is not None
+    assert sent.verdict.returncode == 0, sent.verdict.stdout + sent.verdict.stderr
+
+
 # --- Requests the server must refuse ----------------------------------------------------------
 
 REFUSALS = {

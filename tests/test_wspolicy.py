@@ -70,6 +70,13 @@ def test_a_signed_server_states_what_its_verifier_enforces(
     assert (timestamp.get("maxAgeSeconds"), timestamp.get("maxFutureSeconds")) == ("120", "30")
     (header,) = root.iter(f"{{{SP}}}Header")
     assert header.get("Namespace") == WSA
+    (wss11,) = root.iter(f"{{{SP}}}Wss11")
+    assert {etree.QName(e).localname for e in wss11.iter(f"{{{SP}}}*")} == {
+        "Wss11",
+        "MustSupportRefKeyIdentifier",
+        "MustSupportRefIssuerSerial",
+        "MustSupportRefThumbprint",
+    }
     bindings = root.findall("{http://schemas.xmlsoap.org/wsdl/}binding")
     assert bindings and all(binding[0].tag == f"{{{WSP}}}PolicyReference" for binding in bindings)
 

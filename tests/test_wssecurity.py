@@ -12,16 +12,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from lxml import etree
+from signxml import DigestAlgorithm
 
 import pki
 from temix.keys import KeyAlgorithm, generate_key
 from temix.namespaces import SOAP11, SOAP12
 from temix.wssecurity import (
     DS,
+    EXC_C14N,
     WSSE,
     WSU,
     Freshness,
     SecurityError,
+    SignatureLayout,
+    TokenReference,
     check_certificate,
     check_issued_by,
     sign_envelope,
@@ -32,12 +36,18 @@ NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 PAYLOAD = b'<p:order xmlns:p="urn:example">r<!---->ep</p:order>'
 
 
-def signed(namespace: str = SOAP11, algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA) -> bytes:
+def signed(
+    namespace: str = SOAP11,
+    algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA,
+    layout: SignatureLayout | None = None,
+) -> bytes:
     envelope = etree.fromstring(
         f'<e:Envelope xmlns:e="{namespace}"><e:Body>'.encode() + PAYLOAD + b"</e:Body></e:Envelope>"
     )
     credentials = pki.party_credentials("rep", algorithm)
-    sign_envelope(envelope, credentials.key, credentials.certificate, NOW)
+    sign_envelope(
+        envelope, credentials.key, credentials.certificate, NOW, layout=layout or SignatureLayout()
+    )
     return etree.tostring(envelope)
 
 
@@ -210,3 +220,76 @@ def test_a_body_whose_canonical_form_repeats_many_namespace_declarations_verifie
     sign_envelope(envelope, credentials.key, credentials.certificate, NOW)
     verified = verify(etree.tostring(envelope))
     assert len(verified.body[0]) == 600
+
+
+LAYOUTS = {
+    "prefix-lists": SignatureLayout(inclusive_prefixes=("e", "p")),
+    "timestamp-last": SignatureLayout(timestamp_after_signature=True),
+    "sha384": SignatureLayout(digest=DigestAlgorithm.SHA384, hash="SHA384"),
+    "sha512": SignatureLayout(digest=DigestAlgorithm.SHA512, hash="SHA512"),
+    **{
+        form.value: SignatureLayout(token_reference=form)
+        for form in TokenReference
+        if form is not TokenReference.DIRECT
+    },
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
+@pytest.mark.parametrize("algorithm", list(KeyAlgorithm), ids=lambda a: a.value)
+def test_every_legal_layout_of_another_stack_verifies(layout, algorithm):
+    data = signed(algorithm=algorithm, layout=layout)
+    verified = verify(data)
+    assert verified.signer == "rep"
+    assert verified.body[0].text == "rep"
+    security = etree.fromstring(data).find(f".//{{{WSSE}}}Security")
+    last = etree.QName(security[-1]).localname
+    assert last == ("Timestamp" if layout.timestamp_after_signature else "Signature")
+
+
+def test_the_prefix_lists_are_written_on_the_signed_info_and_every_reference():
+    envelope = etree.fromstring(signed(layout=LAYOUTS["prefix-lists"]))
+    lists = envelope.findall(f".//{{{EXC_C14N}}}InclusiveNamespaces")
+    assert len(lists) == 1 + len(envelope.findall(f".//{{{DS}}}Reference"))
+    assert {element.get("PrefixList") for element in lists} == {"e p"}
+
+
+@pytest.mark.parametrize(
+    "form", [form for form in TokenReference if form is not TokenReference.DIRECT]
+)
+def test_a_token_reference_naming_another_certificate_is_refused(form):
+    """The certificate checked is the token's: a KeyIdentifier or IssuerSerial that names a
+    different certificate does not say which key signed, so the message is refused."""
+    envelope = etree.fromstring(signed(layout=SignatureLayout(token_reference=form)))
+    other = pki.party_credentials("customer", KeyAlgorithm.ECDSA).certificate
+    pointer = envelope.find(f".//{{{WSSE}}}SecurityTokenReference")[0]
+    if form is TokenReference.ISSUER_SERIAL:
+        pointer.find(f".//{{{DS}}}X509SerialNumber").text = str(other.serial_number)
+    else:
+        genuine = signed(layout=SignatureLayout(token_reference=form))
+        pointer.text = _identifier_of(other, form, genuine)
+    with pytest.raises(SecurityError, match="does not name the BinarySecurityToken"):
+        verify(etree.tostring(envelope))
+
+
+def _identifier_of(certificate: x509.Certificate, form: TokenReference, genuine: bytes) -> str:
+    """``certificate``'s KeyIdentifier in the form ``genuine`` carries."""
+    if form is TokenReference.THUMBPRINT_SHA1:
+        value = certificate.fingerprint(hashes.SHA1())
+    else:
+        value = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        value = value.value.digest
+    assert base64.b64encode(value) not in genuine
+    return base64.b64encode(value).decode()
+
+
+def test_a_key_identifier_without_the_token_in_the_message_is_refused():
+    """The policy says the initiator's token is always sent: a KeyIdentifier alone names a
+    certificate the receiver would have to look up, which it does not."""
+    envelope = etree.fromstring(
+        signed(layout=SignatureLayout(token_reference=TokenReference.SUBJECT_KEY_IDENTIFIER))
+    )
+    token = envelope.find(f".//{{{WSSE}}}BinarySecurityToken")
+    token.getparent().remove(token)
+    with pytest.raises(SecurityError, match="0 wsse:BinarySecurityToken"):
+        verify(etree.tostring(envelope))

@@ -22,6 +22,7 @@ import org.apache.ws.security.components.crypto.Merlin;
 import org.apache.ws.security.message.WSSecHeader;
 import org.apache.ws.security.message.WSSecSignature;
 import org.apache.ws.security.message.WSSecTimestamp;
+import org.apache.ws.security.message.token.X509Security;
 import org.apache.ws.security.util.WSSecurityUtil;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
@@ -32,6 +33,7 @@ import org.w3c.dom.Node;
  *
  * <pre>
  * sign KEYSTORE.p12 PASSWORD ALIAS IN.xml OUT.xml [--tamper OLD NEW] [--unsigned-wsa NAME]
+ *      [--key-identifier issuer-serial|ski|thumbprint] [--sha512]
  * verify SERVER.pem IN.xml
  * </pre>
  *
@@ -39,12 +41,18 @@ import org.w3c.dom.Node;
  * RSA-SHA256 signature (SHA-256 digests, exclusive C14N) over the Body, the Timestamp and every
  * WS-Addressing 1.0 header, its certificate in a BinarySecurityToken. {@code --unsigned-wsa}
  * leaves the WS-Addressing header NAME out of the signed parts; {@code --tamper} then replaces
- * the first text in the Body equal to OLD by NEW. {@code verify} processes the Security header
+ * the first text in the Body equal to OLD by NEW. {@code --key-identifier} names the token in
+ * KeyInfo by WSS4J's X509IssuerSerial, X509SubjectKeyIdentifier or ThumbprintSHA1 reference
+ * instead of a direct one, the BinarySecurityToken still sent (as a policy with IncludeToken
+ * AlwaysToRecipient has CXF do); {@code --sha512} signs RSA-SHA512 with SHA-512 digests.
+ * {@code verify} processes the Security header
  * trusting only SERVER.pem and prints one line per check; the exit status is 0 when all pass.
  */
 public final class Wss4jPeer {
     static final String WSA = "http://www.w3.org/2005/08/addressing";
     static final String RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+    static final String RSA_SHA512 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
+    static final String SHA512 = "http://www.w3.org/2001/04/xmlenc#sha512";
     static final List<String> WSA_HEADERS = List.of("Action", "To", "MessageID", "ReplyTo");
 
     public static void main(String[] args) throws Exception {
@@ -70,9 +78,20 @@ public final class Wss4jPeer {
         Document document = parse(Path.of(args[4]));
         String unsigned = null;
         String[] tamper = null;
+        int keyIdentifier = WSConstants.BST_DIRECT_REFERENCE;
+        boolean sha512 = false;
         for (int i = 6; i < args.length; i++) {
             if (args[i].equals("--unsigned-wsa") && i + 1 < args.length) {
                 unsigned = args[++i];
+            } else if (args[i].equals("--key-identifier") && i + 1 < args.length) {
+                keyIdentifier = switch (args[++i]) {
+                    case "issuer-serial" -> WSConstants.ISSUER_SERIAL;
+                    case "ski" -> WSConstants.SKI_KEY_IDENTIFIER;
+                    case "thumbprint" -> WSConstants.THUMBPRINT_IDENTIFIER;
+                    default -> throw new IllegalArgumentException("key identifier " + args[i]);
+                };
+            } else if (args[i].equals("--sha512")) {
+                sha512 = true;
             } else if (args[i].equals("--tamper") && i + 2 < args.length) {
                 tamper = new String[] {args[++i], args[++i]};
             } else {
@@ -101,11 +120,17 @@ public final class Wss4jPeer {
         }
         WSSecSignature signature = new WSSecSignature();
         signature.setUserInfo(args[3], args[2]);
-        signature.setKeyIdentifierType(WSConstants.BST_DIRECT_REFERENCE);
-        signature.setSignatureAlgorithm(RSA_SHA256);
-        signature.setDigestAlgo(WSConstants.SHA256);
+        signature.setKeyIdentifierType(keyIdentifier);
+        signature.setSignatureAlgorithm(sha512 ? RSA_SHA512 : RSA_SHA256);
+        signature.setDigestAlgo(sha512 ? SHA512 : WSConstants.SHA256);
         signature.setParts(parts);
         signature.build(document, crypto, header);
+        if (keyIdentifier != WSConstants.BST_DIRECT_REFERENCE) {
+            X509Security token = new X509Security(document);
+            token.setX509Certificate((X509Certificate) keyStore.getCertificate(args[3]));
+            token.setID("X509-" + java.util.UUID.randomUUID());
+            WSSecurityUtil.prependChildElement(header.getSecurityHeader(), token.getElement());
+        }
         for (WSEncryptionPart part : parts) {
             System.out.println("signed\t{" + part.getNamespace() + "}" + part.getName());
         }
