@@ -10,6 +10,9 @@ whole TeMIX profile and the inputs are the development market's::
     signed = true                   # WS-Security X.509 signatures on requests and replies
     ws-addressing = true            # WS-Addressing 1.0 headers on requests and replies
     signature-algorithms = ["rsa-sha256", "ecdsa-sha256"]
+    digest-algorithms = ["sha256", "sha384", "sha512"]    # with the signature methods' hashes
+    token-references = ["subject-key-identifier", "thumbprint-sha1", "issuer-serial"]
+                                    # KeyInfo forms besides a direct reference to the token
 
     [features]
     products = ["power", "transport", "powerOption", "transportOption"]
@@ -29,8 +32,8 @@ whole TeMIX profile and the inputs are the development market's::
     settlement-day = "2026-11-23"   # a day (market time) with balancing prices registered
 
 A test's ``requires`` names features by the names above: ``soap-1-2``, ``signed``,
-``ws-addressing``, ``rsa-sha256``, ``ecdsa-sha256``, the four product names, and each
-``[features]`` flag.
+``ws-addressing``, ``rsa-sha256``, ``ecdsa-sha256``, each digest algorithm and token reference,
+the four product names, and each ``[features]`` flag.
 """
 
 from __future__ import annotations
@@ -45,10 +48,21 @@ from typing import Any
 from temix.model import DEVELOPMENT_MARKET, ProductKind
 
 SIGNATURE_ALGORITHMS = ("rsa-sha256", "ecdsa-sha256")
+DIGEST_ALGORITHMS = ("sha256", "sha384", "sha512")
+TOKEN_REFERENCES = ("subject-key-identifier", "thumbprint-sha1", "issuer-serial")
+LISTS = {
+    "signature-algorithms": SIGNATURE_ALGORITHMS,
+    "digest-algorithms": DIGEST_ALGORITHMS,
+    "token-references": TOKEN_REFERENCES,
+}
+"""The [endpoint] lists, each naming features."""
 PRODUCTS = tuple(kind.value for kind in ProductKind)
 FLAGS = ("distribute", "quotes", "delivery", "positions", "settlement", "publication")
 ENDPOINT_FLAGS = ("soap-1-2", "signed", "ws-addressing")
-FEATURES = frozenset({*ENDPOINT_FLAGS, *SIGNATURE_ALGORITHMS, *PRODUCTS, *FLAGS})
+FEATURES = frozenset(
+    {*ENDPOINT_FLAGS, *SIGNATURE_ALGORITHMS, *DIGEST_ALGORITHMS, *TOKEN_REFERENCES}
+    | {*PRODUCTS, *FLAGS}
+)
 INPUTS = (
     "market-context",
     "node",
@@ -102,13 +116,14 @@ class Capabilities:
         endpoint = _table(document, "endpoint")
         features_table = _table(document, "features")
         inputs_table = _table(document, "inputs")
-        _only(endpoint, {*ENDPOINT_FLAGS, "signature-algorithms"}, "[endpoint]")
+        _only(endpoint, {*ENDPOINT_FLAGS, *LISTS}, "[endpoint]")
         _only(features_table, {"products", *FLAGS}, "[features]")
         _only(inputs_table, set(INPUTS), "[inputs]")
         features = {
             name for name in ENDPOINT_FLAGS if _flag(endpoint, name, "[endpoint]", default=True)
         }
-        features |= _names(endpoint, "signature-algorithms", SIGNATURE_ALGORITHMS, "[endpoint]")
+        for name, known in LISTS.items():
+            features |= _names(endpoint, name, known, "[endpoint]")
         features |= _names(features_table, "products", PRODUCTS, "[features]")
         features |= {
             name for name in FLAGS if _flag(features_table, name, "[features]", default=True)

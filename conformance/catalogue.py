@@ -60,6 +60,7 @@ class Group(Enum):
     SETTLEMENT = "DLV"
     IDEMPOTENCY = "IDM"
     SECURITY = "SEC"
+    DIALECTS = "DLC"
     AUTHORISATION = "AUT"
     ROBUSTNESS = "RBS"
 
@@ -81,6 +82,7 @@ _GROUP_TITLES = {
     Group.SETTLEMENT: "Delivery and settlement",
     Group.IDEMPOTENCY: "Idempotency",
     Group.SECURITY: "Security",
+    Group.DIALECTS: "Legal dialects",
     Group.AUTHORISATION: "Authorisation",
     Group.ROBUSTNESS: "Robustness",
 }

@@ -58,7 +58,7 @@ from temix.model import (
 )
 from temix.namespaces import prefixed
 from temix.validation import SchemaSet
-from temix.wssecurity import SecurityError, sign_envelope, verify_envelope
+from temix.wssecurity import SecurityError, SignatureLayout, sign_envelope, verify_envelope
 from temix.xmlsafe import XmlRejected, parse_bytes
 
 T = TypeVar("T")
@@ -493,12 +493,14 @@ class Trial:
         signer: Credentials | str | None = None,
         signed_at: datetime | None = None,
         headers: Sequence[etree._Element] = (),
+        layout: SignatureLayout | None = None,
     ) -> etree._Element:
         """``payload`` (a :mod:`temix.payloads` value or an element) in an Envelope with the
         header blocks ``headers``, signed by ``signer`` (credentials, or a party of the key
         directory; default: the suite's party) at ``signed_at`` (default: now), over the Body,
-        the Timestamp and every header block. Unsigned when the endpoint does not declare
-        ``signed``; ``signer=""`` leaves it unsigned too."""
+        the Timestamp and every header block, laid out as ``layout`` says (default: as temix
+        signs). Unsigned when the endpoint does not declare ``signed``; ``signer=""`` leaves it
+        unsigned too."""
         element = payload if isinstance(payload, etree._Element) else codec.encode(payload)
         envelope = wrap(element, version)
         if headers:
@@ -512,7 +514,13 @@ class Trial:
             if isinstance(signer, Credentials)
             else self.run.signing(signer or self.party).credentials
         )
-        sign_envelope(envelope, credentials.key, credentials.certificate, signed_at or self.now())
+        sign_envelope(
+            envelope,
+            credentials.key,
+            credentials.certificate,
+            signed_at or self.now(),
+            layout=layout or SignatureLayout(),
+        )
         return envelope
 
     def post(
