@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod
 
@@ -167,14 +168,37 @@ def impostor(genuine: x509.Certificate, now: datetime, *, self_signed: bool) -> 
     algorithm = _algorithm_of(genuine)
     key = generate_key(algorithm)
     if self_signed:
-        issuer_key, issuer_name = key, genuine.subject
-    else:
-        issuer_key = generate_key(algorithm)
-        rogue_ca = issue_ca_certificate(issuer_key, now)
-        issuer_name = genuine.issuer if genuine.issuer != genuine.subject else rogue_ca.subject
-    certificate = (
+        return Credentials(key, _leaf(genuine.subject, genuine.subject, key, key, now))
+    issuer_key = generate_key(algorithm)
+    rogue_ca = issue_ca_certificate(issuer_key, now)
+    issuer_name = genuine.issuer if genuine.issuer != genuine.subject else rogue_ca.subject
+    return Credentials(key, _leaf(genuine.subject, issuer_name, key, issuer_key, now))
+
+
+def namesake(genuine: x509.Certificate, issuer: Credentials, now: datetime) -> Credentials:
+    """A fresh key with a certificate from the genuine certificate's own ``issuer`` whose
+    subject has the genuine common name but another organisation: a different party to a
+    check of the whole subject, the same one to a check of the common name only."""
+    organisation = NameOID.ORGANIZATION_NAME
+    attributes = [a for a in genuine.subject if a.oid != organisation]
+    current = genuine.subject.get_attributes_for_oid(organisation)
+    other = f"{current[0].value if current else 'temix'} (another organisation)"
+    subject = x509.Name([x509.NameAttribute(organisation, other), *attributes])
+    key = generate_key(_algorithm_of(genuine))
+    return Credentials(key, _leaf(subject, issuer.certificate.subject, key, issuer.key, now))
+
+
+def _leaf(
+    subject: x509.Name,
+    issuer_name: x509.Name,
+    key: PrivateKey,
+    signing_key: PrivateKey,
+    now: datetime,
+) -> x509.Certificate:
+    """A message-signing certificate for ``key``, valid from an hour ago for 30 days."""
+    return (
         x509.CertificateBuilder()
-        .subject_name(genuine.subject)
+        .subject_name(subject)
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -195,9 +219,8 @@ def impostor(genuine: x509.Certificate, now: datetime, *, self_signed: bool) -> 
             ),
             critical=True,
         )
-        .sign(issuer_key, hashes.SHA256())
+        .sign(signing_key, hashes.SHA256())
     )
-    return Credentials(key, certificate)
 
 
 def _algorithm_of(certificate: x509.Certificate) -> KeyAlgorithm:

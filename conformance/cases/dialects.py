@@ -25,6 +25,7 @@ from temix.conformance.cases.schema import declared_tour, reply_payload
 from temix.conformance.cases.security import SIGNED_REQUEST, accepted, offer, send
 from temix.conformance.catalogue import case
 from temix.conformance.trial import Trial
+from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
 from temix.namespaces import EI, prefixed
 from temix.wssecurity import SignatureLayout, TokenReference
 
@@ -157,15 +158,16 @@ def tour_in(
     *,
     before: bytes = b"",
     declaration: bool = True,
+    version: SoapVersion = SOAP_1_1,
 ) -> None:
     """Every declared operation of the schema group's tour, each request's payload rewritten
-    by ``form`` and its envelope serialised with ``before`` ahead of it, with or without an
-    XML declaration, is answered with its own reply and a 2xx code."""
+    by ``form`` and its SOAP ``version`` envelope serialised with ``before`` ahead of it, with
+    or without an XML declaration, is answered with its own reply and a 2xx code."""
     for call, operation in declared_tour(trial):
         element = form(codec.encode(call.payload()))
-        envelope = trial.envelope(element, signer=call.signer)
+        envelope = trial.envelope(element, signer=call.signer, version=version)
         body = before + etree.tostring(envelope, xml_declaration=declaration, encoding="UTF-8")
-        answer = reply_payload(trial.post(trial.route(operation.request), body))
+        answer = reply_payload(trial.post(trial.route(operation.request, version), body))
         trial.expect(
             answer.tag in operation.reply_tags,
             f"{call.operation} with {what}: answered {prefixed(answer.tag)}",
@@ -224,3 +226,14 @@ def indented_accepted(trial: Trial) -> None:
 def byte_order_mark_and_no_declaration_accepted(trial: Trial) -> None:
     tour_in(trial, _as_written, "a byte order mark", before=UTF8_BOM)
     tour_in(trial, _as_written, "no XML declaration", declaration=False)
+
+
+@case(
+    "TMX-DLC-012",
+    "Each operation accepts its request over SOAP 1.2, signed, and answers with its own reply",
+    "SOAP 1.2 Part 1 and Part 2 section 7 (the SOAP HTTP binding); WSDL 1.1 SOAP 1.2 binding; "
+    "temix profile: docs/server.md (both bindings bind every operation)",
+    requires=["soap-1-2"],
+)
+def every_operation_over_soap_1_2(trial: Trial) -> None:
+    tour_in(trial, _as_written, "SOAP 1.2", version=SOAP_1_2)

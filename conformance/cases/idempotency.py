@@ -8,6 +8,7 @@ state the retry must not have changed, not only the reply.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from temix import payloads as p
@@ -119,6 +120,40 @@ def request_id_reused_for_another_payload(trial: Trial) -> None:
         f"tender {second.tender_id}, sent under a used requestID, was created",
     )
     expect_listed_once(trial, trial.party, first)
+
+
+@case(
+    "TMX-IDM-006",
+    "A retry under a used requestID that changes only a quantity is a different payload: "
+    "refused with 409, and the tender keeps the first quantity",
+    f"{CLAUSE} (the whole payload is compared)",
+)
+def request_id_reused_with_another_quantity(trial: Trial) -> None:
+    first = trial.tender(quantity="10")
+    changed = replace(
+        first,
+        product=replace(
+            first.product,
+            description=replace(first.product.description, quantity=Decimal("20")),
+        ),
+    )
+    request_id = trial.new_id()
+    client = trial.client()
+    trial.succeeds(
+        lambda: client.create_tender(trial.counterparty, first, request_id=request_id),
+        "the first CreateTender",
+    )
+    trial.refused(
+        lambda: client.create_tender(trial.counterparty, changed, request_id=request_id),
+        f"the same tender at another quantity under the requestID {request_id}",
+        "409",
+    )
+    seen = expect_listed_once(trial, trial.party, first)
+    trial.expect(
+        seen.product.description.quantity == first.product.description.quantity,
+        f"tender {first.tender_id} shows {seen.product.description.quantity}, not the first "
+        f"request's {first.product.description.quantity}",
+    )
 
 
 @case(

@@ -79,10 +79,12 @@ def buy_option(
     writer: str | None = None,
     interface: Interface | None = None,
     rate: str = RATE,
+    interval: Interval | None = None,
 ) -> Transaction:
     """``holder`` (default: the counterparty) buys an hour option with ``option``'s terms from
-    ``writer`` (default: the party) and reads the option transaction back. The writer tenders
-    it unless the holder is the suite's party, which then tenders to buy it."""
+    ``writer`` (default: the party), over ``interval`` (default: a fresh hour), and reads the
+    option transaction back. The writer tenders it unless the holder is the suite's party,
+    which then tenders to buy it."""
     holder = holder or trial.counterparty
     writer = writer or (trial.party if holder != trial.party else trial.counterparty)
     holder_tenders = holder == trial.party
@@ -90,7 +92,7 @@ def buy_option(
         side=Side.BUY if holder_tenders else Side.SELL,
         quantity=rate,
         price=option.strike_price,
-        interval=trial.interval(),
+        interval=interval or trial.interval(),
         interface=interface,
         option=option,
     )
@@ -294,6 +296,36 @@ def exercise_inside_lead_time(trial: Trial) -> None:
         "the refusal does not list the violated emix:minimumNotificationDuration of 7 days "
         f"in responseTermsViolated (it lists {violated or 'nothing'})",
     )
+
+
+@case(
+    "TMX-OPT-013",
+    "The lead time counts back from the start of the exercised quarter, not the option's: "
+    "notice of a later quarter minutes more than the lead time is accepted, minutes less is "
+    "refused with 422",
+    "TeMIX paper 2.11 (Exercise Lead Time: notice before the exercised delivery); EMIX-377 "
+    "(Minimum Notification Duration); temix profile: docs/profile.md Exercise",
+    requires=["powerOption"],
+    after=[EXERCISED],
+)
+def lead_time_from_the_exercised_quarter(trial: Trial) -> None:
+    hour = trial.interval()
+    later_quarter = Interval(hour.start + 2 * GRANULE, GRANULE)
+    margin = timedelta(minutes=3)
+    notice = later_quarter.start - trial.now()
+    holder, writer = trial.counterparty, trial.party
+    for lead_time, inside in ((notice - margin, True), (notice + margin, False)):
+        lead_time -= lead_time % timedelta(seconds=1)
+        held = buy_option(trial, terms(trial, lead_time=lead_time), interval=hour)
+        exercised = exercise_of(trial, held, later_quarter, "1")
+        what = (
+            f"the third quarter {describe(later_quarter)} with a lead time of {lead_time}, "
+            f"{margin} {'less' if inside else 'more'} than the notice given"
+        )
+        if inside:
+            exercise_as(trial, holder, writer, exercised)
+        else:
+            refused_exercise(trial, holder, writer, exercised, what, "422")
 
 
 @case(

@@ -30,7 +30,7 @@ from temix.conformance import attacks
 from temix.conformance.catalogue import Failed, MissingInput, case
 from temix.conformance.trial import RawReply, Trial
 from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion, wrap
-from temix.keys import Credentials
+from temix.keys import Credentials, KeysError
 from temix.model import Tender
 from temix.namespaces import SOAP11, SOAP12
 from temix.wssecurity import WSSE, sign_envelope
@@ -318,6 +318,37 @@ def self_signed_impostor_refused(trial: Trial) -> None:
 )
 def other_ca_impostor_refused(trial: Trial) -> None:
     impostor_attack(trial, self_signed=False)
+
+
+@case(
+    "TMX-SEC-024",
+    "A request signed with a certificate the party's CA issued to the party's common name in "
+    "another organisation is refused: the whole subject names a party, not its common name",
+    f"WS-Security 1.1 X.509 Token Profile; RFC 5280 section 4.1.2.6 (subject); {PROFILE}, "
+    "parties and the certificate checks (a party bound to its whole subject)",
+    requires=["signed"],
+    after=[SIGNED_REQUEST],
+)
+def namesake_in_another_organisation_refused(trial: Trial) -> None:
+    keys = trial.run.keys
+    if not keys.ca_key_path.exists():
+        raise MissingInput(
+            f"{keys.ca_key_path}: the key directory holds no CA key to issue a certificate with"
+        )
+    try:
+        issuer = Credentials.load(keys.ca_key_path, keys.ca_certificate_path)
+    except (KeysError, OSError, ValueError) as error:
+        raise MissingInput(f"the key directory's CA cannot issue certificates: {error}") from None
+    genuine = trial.run.signing(trial.party).credentials.certificate
+    signer = attacks.namesake(genuine, issuer, trial.now())
+    request = offer(trial)
+    security_attack(
+        trial,
+        signed(trial, request, signer=signer),
+        request,
+        f"a request signed by {signer.certificate.subject.rfc4514_string()}, issued by "
+        f"{trial.party}'s CA",
+    )
 
 
 @case(

@@ -433,6 +433,33 @@ def tender_id_reused(trial: Trial) -> None:
 
 
 @case(
+    "TMX-TND-017",
+    "A tender id another party already used is refused with 409, and that party's tender "
+    "stands unchanged",
+    "EI 1.0 EiCreateTender tenderID (an id names one tender in the market context); temix "
+    "profile: docs/responses.md 409",
+    after=[CREATE_TENDER],
+)
+def tender_id_of_another_party(trial: Trial) -> None:
+    first = trial.tender(quantity=lots(trial, 10), price="42.5")
+    trial.offer(first)
+    taken = Tender(first.tender_id, trial.product(quantity=lots(trial, 3), price="45"))
+    trial.refused(
+        lambda: trial.client(trial.counterparty).create_tender(trial.party, taken),
+        f"{trial.counterparty} writing a tender with {trial.party}'s tender id {first.tender_id}",
+        "409",
+    )
+    for viewer in (trial.party, trial.counterparty):
+        seen = standing(trial, viewer, first.tender_id)
+        trial.expect(seen is not None, f"tender {first.tender_id} is no longer listed to {viewer}")
+        assert seen is not None
+        changed = differences(seen, first)
+        if seen.product.description.quantity != first.product.description.quantity:
+            changed.append(f"quantity {seen.product.description.quantity}")
+        trial.expect(not changed, f"{viewer} sees {first.tender_id} with " + "; ".join(changed))
+
+
+@case(
     "TMX-TND-012",
     "A tender offered to its own author is refused with 400",
     "TeMIX paper 2.1: interactions are pairwise between two parties; EI 1.0 EiCreateTender",

@@ -19,6 +19,7 @@ from temix.conformance.cases.tenders import (
 from temix.conformance.catalogue import case
 from temix.conformance.trial import Trial
 from temix.model import (
+    MarketGranularity,
     Quote,
     Side,
     Target,
@@ -396,3 +397,109 @@ def quote_not_actionable(trial: Trial) -> None:
         "423",
     )
     expect_not_stored(trial, transaction_id, "was refused")
+
+
+@case(
+    "TMX-TRX-011",
+    "An acceptance off the market's quantity step is refused with 422 naming "
+    "emix:marketGranularity, never rounded onto the step; an on-step acceptance of an odd "
+    "number of steps leaves exactly the rest",
+    "TeMIX paper 2.12: the market context sets the quantity step; temix profile: "
+    "docs/responses.md 422, docs/server.md EiCreateTransaction",
+    after=[ACCEPT_TENDER],
+)
+def acceptance_off_quantity_step(trial: Trial) -> None:
+    step = trial.market.quantity_step
+    tender = trial.tender(quantity=lots(trial, 10))
+    trial.offer(tender)
+    for off_step in (lots(trial, 3) + step / 2, lots(trial, 3) + step / 1000):
+        transaction_id = trial.new_id()
+        refusal = trial.refused(
+            lambda off_step=off_step, transaction_id=transaction_id: trial.client(
+                trial.counterparty
+            ).accept(tender, trial.party, off_step, transaction_id=transaction_id),
+            f"accepting {off_step} in a market stepping by {step}",
+            "422",
+        )
+        responses = (refusal.response, *getattr(refusal.reply, "responses", ()))
+        named = [
+            violation.term
+            for response in responses
+            for violation in response.terms_violated
+            if isinstance(violation.term, MarketGranularity)
+        ]
+        trial.expect(
+            named, f"refusing {off_step}: responseTermsViolated names no emix:marketGranularity"
+        )
+        expect_not_taken(trial, tender, transaction_id)
+    odd = lots(trial, 3)
+    accept(trial, tender, odd)
+    expect_remaining(trial, trial.counterparty, tender, lots(trial, 10) - odd)
+
+
+@case(
+    "TMX-TRX-012",
+    "Cancelling a partly accepted tender cancels what remains: the rest can no longer be "
+    "accepted (410) and the transaction already made stands unchanged",
+    "TeMIX paper 3.5: a tender may be withdrawn before acceptance, a transaction is binding; "
+    "EI 1.0 EiCancelTender; temix profile: docs/states.md",
+    after=[ACCEPT_TENDER],
+)
+def cancel_partly_accepted(trial: Trial) -> None:
+    tender = trial.tender(quantity=lots(trial, 10))
+    trial.offer(tender)
+    taken = lots(trial, 4)
+    transaction_id = accept(trial, tender, taken)
+    trial.succeeds(
+        lambda: trial.client().cancel_tender(tender.tender_id, counterparty=trial.counterparty),
+        f"cancelling tender {tender.tender_id}, {taken} of it accepted",
+    )
+    for viewer in (trial.counterparty, trial.party):
+        expect_not_listed(trial, viewer, tender.tender_id, "was cancelled")
+    trial.refused(
+        lambda: trial.client(trial.counterparty).accept(
+            tender, trial.party, lots(trial, 6), transaction_id=trial.new_id()
+        ),
+        f"accepting the rest of cancelled tender {tender.tender_id}",
+        "410",
+    )
+    for viewer in (trial.counterparty, trial.party):
+        seen = transaction_seen(trial, viewer, transaction_id)
+        trial.expect(
+            seen is not None,
+            f"{viewer} no longer sees transaction {transaction_id} after the tender's cancel",
+        )
+        assert seen is not None
+        trial.expect(
+            seen.product.description.quantity == taken,
+            f"{viewer} sees transaction {transaction_id} of "
+            f"{seen.product.description.quantity}, not the {taken} accepted",
+        )
+
+
+@case(
+    "TMX-TRX-013",
+    "A tender distributed to a target is neither listed to a party outside the target nor "
+    "accepted by it (403)",
+    "TeMIX paper 2.13: EiDistributeTender offers a tender to a group; EI 1.0 "
+    "EiDistributeTender target; temix profile: docs/responses.md 403",
+    requires=["distribute"],
+    after=[ACCEPT_TENDER],
+)
+def distributed_tender_only_for_its_target(trial: Trial) -> None:
+    outsider = trial.third_party
+    tender = trial.tender(quantity=lots(trial, 10))
+    trial.succeeds(
+        lambda: trial.client().distribute_tender(Target(party_ids=(trial.counterparty,)), tender),
+        f"distributing tender {tender.tender_id} to {trial.counterparty}",
+    )
+    expect_not_listed(
+        trial, outsider, tender.tender_id, f"was distributed to {trial.counterparty} only"
+    )
+    transaction_id = trial.new_id()
+    trial.refused(
+        lambda: trial.client(outsider).accept(tender, trial.party, transaction_id=transaction_id),
+        f"{outsider} accepting tender {tender.tender_id}, distributed to {trial.counterparty}",
+        "403",
+    )
+    expect_not_taken(trial, tender, transaction_id)

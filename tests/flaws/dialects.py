@@ -120,6 +120,22 @@ def _refuses_a_byte_order_mark() -> None:
     soap.parse_bytes = sniffing
 
 
+def _soap12_without_publication() -> None:
+    """Binds EiRequestPublication in the WSDL's SOAP 1.2 port but has no SOAP 1.2 dispatch for
+    it: the newest operation was only wired into the SOAP 1.1 port."""
+    from temix.server import soap
+
+    dispatched = soap.operation_for
+
+    def without(payload, context, operations_by_request):  # type: ignore[no-untyped-def]
+        operation = dispatched(payload, context, operations_by_request)
+        if context.version.name == "1.2" and operation.name == "EiRequestPublication":
+            raise soap.SoapFault(soap.FaultCode.CLIENT, "no such operation")
+        return operation
+
+    soap.operation_for = without
+
+
 FLAWS = [
     Flaw(
         "refuses-prefix-lists",
@@ -195,5 +211,11 @@ FLAWS = [
         "TMX-DLC-011",
         "refuses a request body that does not start with '<' (a UTF-8 byte order mark)",
         _refuses_a_byte_order_mark,
+    ),
+    Flaw(
+        "soap12-without-publication",
+        "TMX-DLC-012",
+        "answers EiRequestPublication over SOAP 1.1 only, though its WSDL binds it over 1.2",
+        _soap12_without_publication,
     ),
 ]

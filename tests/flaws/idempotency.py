@@ -20,6 +20,27 @@ def _ignores_the_payload() -> None:
     app.payload_digest = lambda payload: "any payload"
 
 
+def _fingerprints_ids_only() -> None:
+    """Tells payloads apart by the ids they carry (requestID, tenderID, partyID, ...) and
+    nothing else, so a retry that changes only a quantity or a price is taken for the same."""
+    import hashlib
+
+    from lxml import etree
+
+    from temix.server import app
+
+    def ids_only(payload):  # type: ignore[no-untyped-def]
+        root = etree.fromstring(payload)
+        ids = [
+            element.text or ""
+            for element in root.iter()
+            if isinstance(element.tag, str) and etree.QName(element).localname.endswith("ID")
+        ]
+        return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+    app.payload_digest = ids_only
+
+
 def _shares_request_ids() -> None:
     """Keeps one requestID space for every party."""
     from temix.server.app import MarketEndpoint
@@ -50,5 +71,11 @@ FLAWS = [
         "TMX-IDM-004",
         "treats a requestID as used when any party used it",
         _shares_request_ids,
+    ),
+    Flaw(
+        "fingerprints-ids-only",
+        "TMX-IDM-006",
+        "compares a retry with the first request by their ids only, not their quantities",
+        _fingerprints_ids_only,
     ),
 ]

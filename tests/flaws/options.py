@@ -59,6 +59,26 @@ def _any_exercise_price() -> None:
     services._check_product = ignoring_price
 
 
+def _lead_time_from_the_option_start() -> None:
+    """Counts the exercise lead time back from the start of the option's delivery interval,
+    whichever quarter is exercised."""
+    from temix.server import services
+
+    checked = services.exercise_option
+
+    def from_the_start(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
+        delivery = option.transaction.product.interval
+        early = now + (sub_interval.start - delivery.start)
+        refused = checked(option, party, sub_interval, rate, transaction_id, early, earlier)
+        return (
+            refused
+            if isinstance(refused, services.Refusal)
+            else checked(option, party, sub_interval, rate, transaction_id, now, earlier)
+        )
+
+    services.exercise_option = from_the_start
+
+
 FLAWS = [
     Flaw(
         "exercise-without-notice",
@@ -83,5 +103,11 @@ FLAWS = [
         "TMX-OPT-010",
         "stores an exercise at the price it names instead of refusing one off the strike",
         _any_exercise_price,
+    ),
+    Flaw(
+        "lead-time-from-option-start",
+        "TMX-OPT-013",
+        "counts the exercise lead time from the option's start, not the exercised quarter's",
+        _lead_time_from_the_option_start,
     ),
 ]

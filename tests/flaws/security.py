@@ -58,6 +58,37 @@ def _trusts_any_certificate() -> None:
     security.MessageSecurity.signer = signer
 
 
+def _recognises_common_names() -> None:
+    """Recognises a subject-bound party by the common name of a certificate its CA issued,
+    not by the whole subject."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from temix.keys import fingerprint
+    from temix.server import security
+
+    known = security.MessageSecurity.signer
+
+    def common_name(subject):  # type: ignore[no-untyped-def]
+        return [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+    def signer(self, certificate, now):  # type: ignore[no-untyped-def]
+        try:
+            return known(self, certificate, now)
+        except security.SecurityError:
+            with self.store.transaction(write=False) as unit:
+                parties = unit.all_parties()
+            for party in parties:
+                if party.subject and common_name(
+                    x509.Name.from_rfc4514_string(party.subject)
+                ) == common_name(certificate.subject):
+                    security.check_issued_by(certificate, self.policy.authorities, now)
+                    return security.Signer(party.party_id, party.roles, fingerprint(certificate))
+            raise
+
+    security.MessageSecurity.signer = signer
+
+
 def _trusts_issuer_by_name() -> None:
     """Takes a certificate as issued by a trusted CA when its issuer's name is that CA's."""
     from temix.server import security
@@ -279,5 +310,11 @@ FLAWS = [
         "TMX-SEC-021",
         "parses elements nested to any depth libxml2 allows",
         _no_depth_limit,
+    ),
+    Flaw(
+        "recognises-common-names",
+        "TMX-SEC-024",
+        "takes a certificate from the party's CA as the party's when its common name matches",
+        _recognises_common_names,
     ),
 ]

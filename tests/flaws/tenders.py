@@ -64,6 +64,27 @@ def _reuses_tender_ids() -> None:
     Unit.tender = only_when_locking
 
 
+def _tender_ids_per_author() -> None:
+    """Keys tenders by author and id, so another party's tender under a used id replaces the
+    first one for anyone who asks by id."""
+    from sqlalchemy import delete
+
+    from temix.server import services
+    from temix.server.store import tenders
+
+    stored = services.Market._store_tender
+
+    def per_author(self, tender, author, offered_to):  # type: ignore[no-untyped-def]
+        existing = self.unit.tender(tender.tender_id)
+        if existing is not None and existing.author != author:
+            self.unit.connection.execute(
+                delete(tenders).where(tenders.c.tender_id == tender.tender_id)
+            )
+        return stored(self, tender, author, offered_to)
+
+    services.Market._store_tender = per_author
+
+
 def _no_granularity_term() -> None:
     from temix.server import services
 
@@ -112,5 +133,11 @@ FLAWS = [
         "TMX-TND-015",
         "refuses a quantity off the market's step without naming emix:marketGranularity",
         _no_granularity_term,
+    ),
+    Flaw(
+        "tender-ids-per-author",
+        "TMX-TND-017",
+        "lets another party's tender take a used tender id, replacing the first tender",
+        _tender_ids_per_author,
     ),
 ]

@@ -75,6 +75,46 @@ def _accepts_changed_product() -> None:
     services._check_product = lambda submitted, expected, what: None
 
 
+def _steps_only_tenders() -> None:
+    """Checks the market's quantity step on tenders but not on the acceptances made of them."""
+    from temix.model import TransactiveState
+    from temix.server import services
+
+    checked = services.check_fits_market
+
+    def tenders_only(product, market):  # type: ignore[no-untyped-def]
+        if market is not None and product.state is TransactiveState.TRANSACTION:
+            description = replace(product.description, quantity=market.quantity_step)
+            product = replace(product, description=description)
+        return checked(product, market)
+
+    services.check_fits_market = tenders_only
+
+
+def _cancel_only_untouched() -> None:
+    """Refuses to cancel a tender once any of it is accepted, as if it were filled."""
+    from temix.responses import ResponseCode
+    from temix.rules import Refusal
+    from temix.server import services
+
+    cancelled = services.cancel_tender
+
+    def untouched_only(record, party, now):  # type: ignore[no-untyped-def]
+        if record.remaining != record.tender.product.description.quantity:
+            return Refusal(ResponseCode.GONE, f"tender {record.tender.tender_id} is filled")
+        return cancelled(record, party, now)
+
+    services.cancel_tender = untouched_only
+
+
+def _distributes_to_everyone() -> None:
+    """Stores a distributed tender as offered to the whole market, whatever its target."""
+    from temix.rules import WHOLE_MARKET_CONTEXT
+    from temix.server import services
+
+    services.Market._audience = lambda self, target, tender: WHOLE_MARKET_CONTEXT
+
+
 FLAWS = [
     Flaw(
         "partial-fill-keeps-rate",
@@ -105,5 +145,23 @@ FLAWS = [
         "TMX-TRX-009",
         "stores an acceptance whatever price, interval or side it gives",
         _accepts_changed_product,
+    ),
+    Flaw(
+        "steps-only-tenders",
+        "TMX-TRX-011",
+        "takes an acceptance of any quantity, checking the quantity step on tenders only",
+        _steps_only_tenders,
+    ),
+    Flaw(
+        "cancel-only-untouched",
+        "TMX-TRX-012",
+        "refuses to cancel a partly accepted tender with 410, as if it were filled",
+        _cancel_only_untouched,
+    ),
+    Flaw(
+        "distributes-to-everyone",
+        "TMX-TRX-013",
+        "offers a distributed tender to every party of the market, whatever its target",
+        _distributes_to_everyone,
     ),
 ]
