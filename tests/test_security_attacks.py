@@ -1191,7 +1191,7 @@ test_keys_the_server_does_not_trust_are_refused = security_cases(
         ),
         case(
             edited(token_reference_to_body),
-            "must point at the BinarySecurityToken",
+            "does not name the BinarySecurityToken",
             "token-reference-to-body",
         ),
         case(

@@ -38,6 +38,7 @@ from temix.wssecurity import WSSE, sign_envelope
 SIGNED_REQUEST = "TMX-SEC-001"
 HAND_SIGNED = "TMX-SEC-012"
 
+FOREIGN = "urn:temix:conformance:not-in-the-schema"
 SECURITY_FAULTS = frozenset({f"{{{WSSE}}}InvalidSecurity", f"{{{WSSE}}}FailedCheck"})
 RECEIVER_FAULTS = frozenset({f"{{{SOAP11}}}Server", f"{{{SOAP12}}}Receiver"})
 LEAK_MARKERS = ("Traceback", ".py")
@@ -267,6 +268,42 @@ def rsa_sha256_accepted(trial: Trial) -> None:
 )
 def ecdsa_sha256_accepted(trial: Trial) -> None:
     accepts_algorithm(trial, ec.EllipticCurvePrivateKey, "ECDSA-SHA256")
+
+
+@case(
+    "TMX-SEC-025",
+    "Every reply is signed by the pinned server certificate: one carrying the request out, an "
+    "eiResponse refusal, a schema fault, a security fault and the fault for bytes that are not "
+    "XML",
+    f"WS-Security 1.1 (SOAP Message Security); {PROFILE}, replies signed like requests, faults "
+    "included",
+    requires=["signed"],
+    after=[SIGNED_REQUEST],
+)
+def every_reply_signed(trial: Trial) -> None:
+    good = offer(trial)
+    to_itself = offer(trial, to=trial.party)
+    unsigned = offer(trial)
+    invalid = codec.encode(offer(trial).payload)
+    etree.SubElement(invalid, f"{{{FOREIGN}}}unexpected")
+    replies = {
+        "a request carried out": send(trial, signed(trial, good)),
+        "an eiResponse refusal (a tender offered to its author)": send(
+            trial, signed(trial, to_itself)
+        ),
+        "a schema fault": send(
+            trial,
+            etree.tostring(trial.envelope(invalid), xml_declaration=True, encoding="UTF-8"),
+        ),
+        "a security fault (an unsigned request)": send(trial, signed(trial, unsigned, signer="")),
+        "the fault for bytes that are not XML": send(trial, b"<soap:Envelope"),
+    }
+    for what, reply in replies.items():
+        trial.expect(reply.is_soap, f"{what}: HTTP {reply.status} without a SOAP reply")
+        try:
+            trial.verified_body(reply)
+        except Failed as failure:
+            raise Failed(f"{what}: {failure}") from None
 
 
 # --- Who signed ---------------------------------------------------------------------------------

@@ -19,7 +19,16 @@ from temix.client.errors import Refused
 from temix.conformance.cases.market import MARKET_CONTEXT
 from temix.conformance.catalogue import Failed, NotApplicable, case
 from temix.conformance.trial import RawReply, Trial
-from temix.model import Interval, MarketContext, MarketGranularity, Side, Target, Tender
+from temix.model import (
+    Interval,
+    MarketContext,
+    MarketGranularity,
+    Quote,
+    Side,
+    Target,
+    Tender,
+    TransactiveState,
+)
 from temix.namespaces import EMIX
 
 CREATE_TENDER = "TMX-TND-001"
@@ -574,3 +583,85 @@ def off_interval_granularity(trial: Trial) -> None:
         "422",
     )
     expect_not_listed(trial, trial.counterparty, tender.tender_id, "was refused")
+
+
+# --- Quotes ----------------------------------------------------------------------------------
+
+
+def quotes_seen(trial: Trial, viewer: str, quote: Quote) -> list[str]:
+    """The ids of the party's quotes ``viewer`` is shown when it asks for ``quote`` by id."""
+    found = trial.succeeds(
+        lambda: trial.client(viewer).request_quotes(trial.party, quote_ids=(quote.quote_id,)),
+        f"{viewer} asking for {trial.party}'s quote {quote.quote_id}",
+    )
+    return [each.quote_id for each in found]
+
+
+def published_quote(trial: Trial) -> Quote:
+    """A quote the party publishes to the counterparty, which must be accepted."""
+    quoted = trial.product(quantity=lots(trial, 10), state=TransactiveState.INDICATION_OF_INTEREST)
+    quote = Quote(trial.new_id(), (quoted,))
+    trial.succeeds(
+        lambda: trial.client().create_quote(trial.counterparty, quote),
+        f"{trial.party} sending quote {quote.quote_id} to {trial.counterparty}",
+    )
+    return quote
+
+
+@case(
+    "TMX-TND-018",
+    "A quote is listed to its publisher and its subscriber; once its publisher cancels it, it "
+    "is listed to neither, and cancelling it again is refused with 410",
+    "TeMIX paper 2.9, 2.13 (EiCreateQuote, EiCancelQuote, EiRequestQuote: a quote is an "
+    "indication of interest its publisher may withdraw); temix profile: docs/responses.md 410",
+    requires=["quotes"],
+)
+def quote_cancelled_is_gone(trial: Trial) -> None:
+    quote = published_quote(trial)
+    for viewer in (trial.party, trial.counterparty):
+        trial.expect(
+            quotes_seen(trial, viewer, quote) == [quote.quote_id],
+            f"quote {quote.quote_id} is not listed once to {viewer}",
+        )
+    trial.succeeds(
+        lambda: trial.client().cancel_quote(quote.quote_id, subscriber=trial.counterparty),
+        f"cancelling quote {quote.quote_id}",
+    )
+    for viewer in (trial.party, trial.counterparty):
+        trial.expect(
+            not quotes_seen(trial, viewer, quote),
+            f"quote {quote.quote_id} is still listed to {viewer} after it was cancelled",
+        )
+    trial.refused(
+        lambda: trial.client().cancel_quote(quote.quote_id, subscriber=trial.counterparty),
+        f"cancelling quote {quote.quote_id} a second time",
+        "410",
+    )
+
+
+@case(
+    "TMX-TND-019",
+    "Only a quote's publisher may cancel it (403, and the quote stands), and a party it was not "
+    "sent to is not shown it",
+    "TeMIX paper 2.1 (interactions are pairwise), 2.13 (EiCancelQuote); temix profile: "
+    'docs/security.md "Parties and roles", docs/responses.md 403',
+    requires=["quotes"],
+)
+def quote_only_for_its_parties(trial: Trial) -> None:
+    quote = published_quote(trial)
+    trial.refused(
+        lambda: trial.client(trial.counterparty).call(
+            p.CancelQuote(trial.new_id(), trial.counterparty, (quote.quote_id,), trial.counterparty)
+        ),
+        f"{trial.counterparty} cancelling {trial.party}'s quote {quote.quote_id}",
+        "403",
+    )
+    trial.expect(
+        quotes_seen(trial, trial.counterparty, quote) == [quote.quote_id],
+        f"quote {quote.quote_id} is no longer listed after another party tried to cancel it",
+    )
+    outsider = trial.third_party
+    trial.expect(
+        not quotes_seen(trial, outsider, quote),
+        f"quote {quote.quote_id}, sent to {trial.counterparty}, is listed to {outsider}",
+    )

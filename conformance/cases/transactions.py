@@ -19,6 +19,7 @@ from temix.conformance.cases.tenders import (
 from temix.conformance.catalogue import case
 from temix.conformance.trial import Trial
 from temix.model import (
+    Interval,
     MarketGranularity,
     Quote,
     Side,
@@ -503,3 +504,62 @@ def distributed_tender_only_for_its_target(trial: Trial) -> None:
         "403",
     )
     expect_not_taken(trial, tender, transaction_id)
+
+
+@case(
+    "TMX-TRX-014",
+    "EiRequestTransaction filtered by counterparty, by interval or by market context lists "
+    "only the party's transactions that match",
+    "TeMIX paper 2.13: EiRequestTransaction; EI 1.0 EiRequestTransaction counterPartyID, "
+    "interval, marketContext",
+    after=[ACCEPT_TENDER],
+)
+def request_transactions_filtered(trial: Trial) -> None:
+    """The party sells one hour to the counterparty and a later hour to the third party."""
+    other = trial.third_party
+    with_counterparty = trial.tender(quantity=lots(trial, 10))
+    trial.offer(with_counterparty)
+    first = accept(trial, with_counterparty)
+    with_other = trial.tender(quantity=lots(trial, 10))
+    trial.offer(with_other, to=other)
+    second = trial.new_id()
+    trial.succeeds(
+        lambda: trial.client(other).accept(with_other, trial.party, transaction_id=second),
+        f"{other} accepting tender {with_other.tender_id}",
+    )
+    ids = (first, second)
+    later = with_other.product.interval
+    unknown_market = f"urn:temix:conformance:unknown:{trial.new_id()}"
+    for filters, expected, what in (
+        ({"counterparties": (trial.counterparty,)}, {first}, f"with {trial.counterparty}"),
+        ({"counterparties": (other,)}, {second}, f"with {other}"),
+        (
+            {"intervals": (Interval(later.start + later.duration / 4, later.duration / 2),)},
+            {second},
+            "delivering during part of the later hour",
+        ),
+        ({"market_contexts": (trial.market.uri,)}, set(ids), f"in {trial.market.uri}"),
+    ):
+        found = trial.succeeds(
+            lambda filters=filters: trial.client().request_transactions(
+                transaction_ids=ids, **filters
+            ),
+            f"{trial.party} asking for its transactions {what}",
+        )
+        got = {each.transaction_id for each in found}
+        trial.expect(
+            got == expected,
+            f"asked for its transactions {what}, {trial.party} got {sorted(got) or 'none'}, "
+            f"not {sorted(expected)}",
+        )
+    try:
+        found = trial.client().request_transactions(
+            transaction_ids=ids, market_contexts=(unknown_market,)
+        )
+    except Refused:
+        found = ()
+    trial.expect(
+        not found,
+        f"asked for its transactions in a market context no market has, {trial.party} got "
+        f"{sorted(each.transaction_id for each in found)}",
+    )

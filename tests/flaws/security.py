@@ -89,6 +89,18 @@ def _recognises_common_names() -> None:
     security.MessageSecurity.signer = signer
 
 
+def _signs_only_successes() -> None:
+    """Signs the replies that carry a request out and sends faults unsigned."""
+    from temix.server import soap
+
+    signed = soap.SoapApplication._signed
+
+    def successes_only(self, response):  # type: ignore[no-untyped-def]
+        return signed(self, response) if response.status == 200 else response
+
+    soap.SoapApplication._signed = successes_only
+
+
 def _trusts_issuer_by_name() -> None:
     """Takes a certificate as issued by a trusted CA when its issuer's name is that CA's."""
     from temix.server import security
@@ -151,9 +163,9 @@ def _leaves_the_timestamp_unsigned() -> None:
     shape = wssecurity._check_signature_shape
     timestamp = f"{{{wssecurity.WSU}}}Timestamp"
 
-    def body_enough(signature, required, optional, token_id):  # type: ignore[no-untyped-def]
+    def body_enough(signature, required, optional):  # type: ignore[no-untyped-def]
         must = {part_id: part for part_id, part in required.items() if part.tag != timestamp}
-        return shape(signature, must, {**optional, **required}, token_id)
+        return shape(signature, must, {**optional, **required})
 
     wssecurity._check_signature_shape = body_enough
 
@@ -316,5 +328,11 @@ FLAWS = [
         "TMX-SEC-024",
         "takes a certificate from the party's CA as the party's when its common name matches",
         _recognises_common_names,
+    ),
+    Flaw(
+        "unsigned-faults",
+        "TMX-SEC-025",
+        "signs the replies that carry a request out but not its faults",
+        _signs_only_successes,
     ),
 ]

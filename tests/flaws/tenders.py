@@ -85,6 +85,32 @@ def _tender_ids_per_author() -> None:
     services.Market._store_tender = per_author
 
 
+def _keeps_cancelled_quotes() -> None:
+    """Answers a quote's cancellation with 200 and keeps the quote."""
+    from temix.server.store import Unit
+
+    Unit.cancel_quote = lambda self, quote_id: None
+
+
+def _anyone_cancels_quotes() -> None:
+    """Cancels a quote for whoever asks, taking the publisher to be the quote's own."""
+    from dataclasses import replace
+
+    from temix import payloads as p
+    from temix.server import services
+
+    cancel = services.Market.cancel_quote
+
+    def for_anyone(self, request):  # type: ignore[no-untyped-def]
+        stored = [self.unit.quote(quote_id) for quote_id in request.quote_ids]
+        publishers = {quote.publisher for quote in stored if quote is not None}
+        if len(publishers) == 1:
+            request = replace(request, publisher_party_id=publishers.pop())
+        return cancel(self, request)
+
+    services._SERVICES[p.CancelQuote] = for_anyone
+
+
 def _no_granularity_term() -> None:
     from temix.server import services
 
@@ -139,5 +165,17 @@ FLAWS = [
         "TMX-TND-017",
         "lets another party's tender take a used tender id, replacing the first tender",
         _tender_ids_per_author,
+    ),
+    Flaw(
+        "keeps-cancelled-quotes",
+        "TMX-TND-018",
+        "acknowledges a quote's cancellation and keeps listing the quote",
+        _keeps_cancelled_quotes,
+    ),
+    Flaw(
+        "anyone-cancels-quotes",
+        "TMX-TND-019",
+        "lets a party that did not publish a quote cancel it",
+        _anyone_cancels_quotes,
     ),
 ]

@@ -115,6 +115,19 @@ def _distributes_to_everyone() -> None:
     services.Market._audience = lambda self, target, tender: WHOLE_MARKET_CONTEXT
 
 
+def _transactions_ignore(name: str) -> None:
+    """Lists a party's transactions without applying the filter ``name``."""
+    from temix.server.store import Unit
+
+    listed = Unit.transactions
+
+    def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
+        filters.pop(name, None)
+        return listed(self, **filters)
+
+    Unit.transactions = unfiltered
+
+
 FLAWS = [
     Flaw(
         "partial-fill-keeps-rate",
@@ -163,5 +176,23 @@ FLAWS = [
         "TMX-TRX-013",
         "offers a distributed tender to every party of the market, whatever its target",
         _distributes_to_everyone,
+    ),
+    Flaw(
+        "transactions-ignore-counterparty",
+        "TMX-TRX-014",
+        "lists every transaction of the party when asked for those with one counterparty",
+        lambda: _transactions_ignore("counterparties"),
+    ),
+    Flaw(
+        "transactions-ignore-interval",
+        "TMX-TRX-014",
+        "lists transactions delivering at any time when asked for those of an interval",
+        lambda: _transactions_ignore("intervals"),
+    ),
+    Flaw(
+        "transactions-ignore-market",
+        "TMX-TRX-014",
+        "lists transactions of every market context when asked for those of one",
+        lambda: _transactions_ignore("market_contexts_"),
     ),
 ]
