@@ -14,7 +14,7 @@ from temix.conformance.catalogue import Group, Outcome, catalogue, select
 from temix.conformance.runner import Result, Summary, run_cases
 from temix.conformance.trial import Run
 
-HISTORY_SENSITIVE = ("TND", "TRX", "POS", "DLV", "TRP", "IDM")
+HISTORY_SENSITIVE = ("TND", "TRX", "POS", "DLV", "TRP", "IDM", "DLC")
 """Groups whose tests read what earlier trades left behind."""
 
 

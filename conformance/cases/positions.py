@@ -401,23 +401,45 @@ def position_in_unknown_market(trial: Trial) -> None:
     after=[POSITION_AFTER_SALE],
 )
 def five_minute_positions_add_up(trial: Trial) -> None:
+    parts_add_up(trial, timedelta(minutes=5), "42.5", "twelve 5-minute")
+
+
+def parts_add_up(trial: Trial, part: timedelta, price: str, what: str) -> None:
+    """A 1 MW hour at ``price``: for the buyer and the seller, the positions over the hour's
+    parts of length ``part`` add up to the hour's position exactly, each as the profile writes
+    it."""
     market = trial.market
-    require_durations(market, timedelta(hours=1), timedelta(minutes=5))
+    require_durations(market, timedelta(hours=1), part)
     hour = trial.interval()
-    asked = (hour, *hour.split(timedelta(minutes=5)))
-    before = read_positions(trial, trial.counterparty, *asked)
-    trade(trial, trial.party, trial.counterparty, quantity="1", price="42.5", interval=hour)
-    after = read_positions(trial, trial.counterparty, *asked)
-    changes = [Change.between(old, new) for old, new in zip(before, after, strict=True)]
-    for figure in ("energy", "cost"):
-        parts = sum((getattr(change, figure) for change in changes[1:]), Fraction(0))
-        trial.expect(
-            parts == getattr(changes[0], figure),
-            f"the {figure} of the twelve 5-minute positions changed by {show(parts)} in all, "
-            f"the hour's by {show(getattr(changes[0], figure))}",
-        )
-    expected = [expected_change(market, Side.BUY, "1", "42.5", hour, each) for each in asked]
-    expect_changes(trial, before, after, expected, f"the buyer {trial.counterparty}'s")
+    asked = (hour, *hour.split(part))
+    parties = {Side.BUY: trial.counterparty, Side.SELL: trial.party}
+    before = {side: read_positions(trial, party, *asked) for side, party in parties.items()}
+    trade(trial, trial.party, trial.counterparty, quantity="1", price=price, interval=hour)
+    for side, party in parties.items():
+        after = read_positions(trial, party, *asked)
+        changes = [Change.between(old, new) for old, new in zip(before[side], after, strict=True)]
+        for figure in ("energy", "cost"):
+            total = sum((getattr(change, figure) for change in changes[1:]), Fraction(0))
+            trial.expect(
+                total == getattr(changes[0], figure),
+                f"the {figure} of {party}'s {what} positions changed by {show(total)} in all, "
+                f"the hour's by {show(getattr(changes[0], figure))}",
+            )
+        expected = [expected_change(market, side, "1", price, hour, each) for each in asked]
+        expect_changes(trial, before[side], after, expected, f"the {side.value}er {party}'s")
+
+
+@case(
+    "TMX-POS-010",
+    "The three 20-minute positions inside an hour of 1 MW at 37.37 (a third of a MWh, and of "
+    "its cost, each) add up to the hour's exactly as written, for the seller and the buyer",
+    "TeMIX paper 2.4 (nested intervals), 2.5 (sells less buys); temix profile: docs/profile.md "
+    "Figures",
+    requires=["positions", "power"],
+    after=[POSITION_AFTER_SALE],
+)
+def third_hour_positions_add_up(trial: Trial) -> None:
+    parts_add_up(trial, timedelta(minutes=20), "37.37", "three 20-minute")
 
 
 def next_day_lasting(market: MarketContext, length: timedelta, after: date) -> Interval:

@@ -88,6 +88,19 @@ def _any_node() -> None:
     positions.leg_at = at_every_node
 
 
+def _truncates_running_totals() -> None:
+    """Writes figures cut off at the market's decimal places instead of rounded half-even."""
+    from decimal import ROUND_DOWN, Decimal
+
+    from temix import positions
+
+    def truncated(value, decimals):  # type: ignore[no-untyped-def]
+        exact = Decimal(value.numerator) / Decimal(value.denominator)
+        return exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN).normalize()
+
+    positions.written = truncated
+
+
 FLAWS = [
     Flaw(
         "buyer-position-positive",
@@ -118,5 +131,11 @@ FLAWS = [
         "TMX-POS-005",
         "counts a power transaction at every node a position is asked for",
         _any_node,
+    ),
+    Flaw(
+        "truncates-running-totals",
+        "TMX-POS-010",
+        "cuts figures off at the market's decimal places instead of rounding them half-even",
+        _truncates_running_totals,
     ),
 ]
