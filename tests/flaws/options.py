@@ -79,6 +79,37 @@ def _lead_time_from_the_option_start() -> None:
     services.exercise_option = from_the_start
 
 
+def _exercise_anywhere() -> None:
+    """Takes an exercise of any quarter, inside the option's delivery interval or not."""
+    from temix import rules
+    from temix.model import Interval
+
+    timing = rules._exercise_timing_refusal
+
+    def stretched(delivery, terms, sub_interval, now):  # type: ignore[no-untyped-def]
+        if not delivery.contains(sub_interval):
+            delivery = Interval.between(
+                min(delivery.start, sub_interval.start), max(delivery.end, sub_interval.end)
+            )
+        return timing(delivery, terms, sub_interval, now)
+
+    rules._exercise_timing_refusal = stretched
+
+
+def _exercise_any_granule() -> None:
+    """Takes an exercise of any length from any instant, whatever the option's granularity."""
+    from datetime import timedelta
+
+    from temix import rules
+
+    timing = rules._exercise_timing_refusal
+
+    def to_the_second(delivery, terms, sub_interval, now):  # type: ignore[no-untyped-def]
+        return timing(delivery, replace(terms, granularity=timedelta(seconds=1)), sub_interval, now)
+
+    rules._exercise_timing_refusal = to_the_second
+
+
 FLAWS = [
     Flaw(
         "exercise-without-notice",
@@ -109,5 +140,17 @@ FLAWS = [
         "TMX-OPT-013",
         "counts the exercise lead time from the option's start, not the exercised quarter's",
         _lead_time_from_the_option_start,
+    ),
+    Flaw(
+        "exercise-anywhere",
+        "TMX-OPT-005",
+        "takes an exercise outside the option's delivery interval",
+        _exercise_anywhere,
+    ),
+    Flaw(
+        "exercise-any-granule",
+        "TMX-OPT-006",
+        "takes an exercise off the option's temporal granularity",
+        _exercise_any_granule,
     ),
 ]

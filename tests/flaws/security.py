@@ -216,6 +216,17 @@ def _refuses_rsa() -> None:
     wssecurity.SIGNATURE_METHODS = wssecurity.SIGNATURE_METHODS - {SignatureMethod.RSA_SHA256}
 
 
+def _accepts_sha1_signatures() -> None:
+    from signxml import SignatureMethod
+
+    from temix import wssecurity
+
+    wssecurity.SIGNATURE_METHODS = wssecurity.SIGNATURE_METHODS | {
+        SignatureMethod.RSA_SHA1,
+        SignatureMethod.ECDSA_SHA1,
+    }
+
+
 def _expands_entities() -> None:
     """Parses a DOCTYPE and expands its entities, as libxml2 does by default."""
     from temix import xmlsafe
@@ -334,5 +345,11 @@ FLAWS = [
         "TMX-SEC-025",
         "signs the replies that carry a request out but not its faults",
         _signs_only_successes,
+    ),
+    Flaw(
+        "accepts-sha1-signatures",
+        "TMX-SEC-015",
+        "accepts RSA-SHA1 and ECDSA-SHA1 signature methods",
+        _accepts_sha1_signatures,
     ),
 ]

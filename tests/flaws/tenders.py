@@ -111,6 +111,66 @@ def _anyone_cancels_quotes() -> None:
     services._SERVICES[p.CancelQuote] = for_anyone
 
 
+def _cancels_twice() -> None:
+    """Answers a second cancellation of a tender with 200, as if it were the first."""
+    from temix.server import services
+    from temix.states import TenderStatus
+
+    cancelled = services.cancel_tender
+
+    def idempotent(record, party, now):  # type: ignore[no-untyped-def]
+        if record.status is TenderStatus.CANCELLED and party == record.author:
+            return record
+        return cancelled(record, party, now)
+
+    services.cancel_tender = idempotent
+
+
+def _offers_to_the_author() -> None:
+    """Does not check that a tender's counterparty is another party than its author."""
+    from temix.server import services
+
+    created = services.create_tender
+
+    def to_anyone(tender, author, offered_to, now):  # type: ignore[no-untyped-def]
+        if isinstance(offered_to, frozenset) and author in offered_to:
+            offered_to = (offered_to - {author}) or frozenset({f"{author} (itself)"})
+        return created(tender, author, offered_to, now)
+
+    services.create_tender = to_anyone
+
+
+def _any_interval_start() -> None:
+    """Checks an interval's length against the market's granularity, not where it starts."""
+    from temix import rules
+
+    violations = rules._interval_violations
+
+    def length_only(product, market):  # type: ignore[no-untyped-def]
+        return [v for v in violations(product, market) if "boundary from midnight" not in v]
+
+    rules._interval_violations = length_only
+
+
+def _deliveries_in_any_market() -> None:
+    """Stores a delivery without looking its market context up."""
+    from temix import payloads as p
+    from temix.model import DEVELOPMENT_MARKET
+    from temix.server import services
+
+    create = services._SERVICES[p.CreateDelivery]
+
+    def unchecked(self, request):  # type: ignore[no-untyped-def]
+        known = self.unit.market_context
+        self.unit.market_context = lambda uri: known(uri) or DEVELOPMENT_MARKET
+        try:
+            return create(self, request)
+        finally:
+            del self.unit.market_context
+
+    services._SERVICES[p.CreateDelivery] = unchecked
+
+
 def _no_granularity_term() -> None:
     from temix.server import services
 
@@ -177,5 +237,29 @@ FLAWS = [
         "TMX-TND-019",
         "lets a party that did not publish a quote cancel it",
         _anyone_cancels_quotes,
+    ),
+    Flaw(
+        "cancels-twice",
+        "TMX-TND-008",
+        "answers a second cancellation of the same tender with 200",
+        _cancels_twice,
+    ),
+    Flaw(
+        "offers-to-author",
+        "TMX-TND-012",
+        "takes a tender whose counterparty is its own author",
+        _offers_to_the_author,
+    ),
+    Flaw(
+        "any-interval-start",
+        "TMX-TND-016",
+        "checks an interval's length against the market's granularity, not its start",
+        _any_interval_start,
+    ),
+    Flaw(
+        "deliveries-in-any-market",
+        "TMX-DLV-003",
+        "stores a delivery metered in a market context it does not know",
+        _deliveries_in_any_market,
     ),
 ]
