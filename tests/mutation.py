@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the verdicts here")
     arguments = parser.parse_args(argv)
     flaws = chosen(arguments.only)
-    console = Console(stderr=False)
+    console = Console(width=120)
     names = [flaw.name for flaw in flaws]
     with ProcessPoolExecutor(max_workers=max(1, arguments.jobs)) as pool:
         verdicts = list(pool.map(judge, names, [arguments.binding] * len(names)))

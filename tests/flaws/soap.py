@@ -96,6 +96,38 @@ def _wsdl_without_soap_action() -> None:
     soap._ServedDocuments._render = without_soap_action
 
 
+def _no_single_wsdl() -> None:
+    """Serves ?wsdl only: a bus that needs one self-contained document gets ?wsdl's imports."""
+    from temix.server import soap
+
+    documents = soap.SoapApplication._get
+
+    def without_single(self, environ):  # type: ignore[no-untyped-def]
+        if "singlewsdl" in environ.get("QUERY_STRING", "").lower():
+            environ = {**environ, "QUERY_STRING": "wsdl"}
+        return documents(self, environ)
+
+    soap.SoapApplication._get = without_single
+
+
+def _any_envelope_namespace() -> None:
+    """Reads an Envelope in the other SOAP version's namespace as if it matched the
+    Content-Type, instead of answering VersionMismatch."""
+    from lxml import etree
+
+    from temix.envelope import SOAP_VERSIONS
+    from temix.server import soap
+
+    checked = soap.check_envelope
+    by_namespace = {version.envelope_ns: version for version in SOAP_VERSIONS}
+
+    def any_version(envelope, version, understood_headers):  # type: ignore[no-untyped-def]
+        version = by_namespace.get(etree.QName(envelope).namespace, version)
+        return checked(envelope, version, understood_headers)
+
+    soap.check_envelope = any_version
+
+
 FLAWS = [
     Flaw(
         "soap11-fault-http-200",
@@ -138,5 +170,17 @@ FLAWS = [
         "TMX-WSD-005",
         "serves a WSDL whose EiRequestPublication operations have no soapAction",
         _wsdl_without_soap_action,
+    ),
+    Flaw(
+        "no-single-wsdl",
+        "TMX-WSD-007",
+        "answers ?singleWsdl with the WSDL that imports its schemas",
+        _no_single_wsdl,
+    ),
+    Flaw(
+        "any-envelope-namespace",
+        "TMX-WSD-014",
+        "reads an Envelope of the other SOAP version instead of answering VersionMismatch",
+        _any_envelope_namespace,
     ),
 ]

@@ -171,6 +171,19 @@ def _deliveries_in_any_market() -> None:
     services._SERVICES[p.CreateDelivery] = unchecked
 
 
+def _tenders_ignore(name: str) -> None:
+    """Lists tenders without applying the filter ``name``."""
+    from temix.server.store import Unit
+
+    listed = Unit.tenders
+
+    def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
+        filters.pop(name, None)
+        return listed(self, **filters)
+
+    Unit.tenders = unfiltered
+
+
 def _no_granularity_term() -> None:
     from temix.server import services
 
@@ -261,5 +274,17 @@ FLAWS = [
         "TMX-DLV-003",
         "stores a delivery metered in a market context it does not know",
         _deliveries_in_any_market,
+    ),
+    Flaw(
+        "tenders-ignore-counterparty",
+        "TMX-TND-004",
+        "lists tenders by every author when asked for those one counterparty wrote",
+        lambda: _tenders_ignore("authors"),
+    ),
+    Flaw(
+        "tenders-ignore-market",
+        "TMX-TND-006",
+        "lists tenders of every market context when asked for those of one",
+        lambda: _tenders_ignore("market_contexts_"),
     ),
 ]
