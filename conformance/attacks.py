@@ -175,17 +175,30 @@ def impostor(genuine: x509.Certificate, now: datetime, *, self_signed: bool) -> 
     return Credentials(key, _leaf(genuine.subject, issuer_name, key, issuer_key, now))
 
 
-def namesake(genuine: x509.Certificate, issuer: Credentials, now: datetime) -> Credentials:
-    """A fresh key with a certificate from the genuine certificate's own ``issuer`` whose
-    subject has the genuine common name but another organisation: a different party to a
-    check of the whole subject, the same one to a check of the common name only."""
-    organisation = NameOID.ORGANIZATION_NAME
-    attributes = [a for a in genuine.subject if a.oid != organisation]
+def namesakes(
+    genuine: x509.Certificate, issuer: Credentials, now: datetime
+) -> dict[str, Credentials]:
+    """Fresh keys with certificates from the genuine certificate's own ``issuer`` for the
+    genuine common name in another subject, by how it differs: another organisation, or an
+    organisational unit more. Each is another party to a check of the whole subject, and the
+    same one to a check of the common name only."""
+    organisation, unit = NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME
+    kept = [attribute for attribute in genuine.subject if attribute.oid != organisation]
     current = genuine.subject.get_attributes_for_oid(organisation)
     other = f"{current[0].value if current else 'temix'} (another organisation)"
-    subject = x509.Name([x509.NameAttribute(organisation, other), *attributes])
-    key = generate_key(_algorithm_of(genuine))
-    return Credentials(key, _leaf(subject, issuer.certificate.subject, key, issuer.key, now))
+    subjects = {
+        "another organisation": x509.Name([x509.NameAttribute(organisation, other), *kept]),
+        "an organisational unit more": x509.Name(
+            [x509.NameAttribute(unit, "another unit"), *genuine.subject]
+        ),
+    }
+    made = {}
+    for difference, subject in subjects.items():
+        key = generate_key(_algorithm_of(genuine))
+        made[difference] = Credentials(
+            key, _leaf(subject, issuer.certificate.subject, key, issuer.key, now)
+        )
+    return made
 
 
 def _leaf(

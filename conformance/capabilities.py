@@ -30,6 +30,7 @@ whole TeMIX profile and the inputs are the development market's::
     dst-market-context = "urn:example:market:eastern"   # a market whose zone keeps DST
     third-party = "generator"       # a third trader with keys in the key directory
     settlement-day = "2026-11-23"   # a day (market time) with balancing prices registered
+    group = "buyers"                # a group of parties whose only member is the counterparty
 
 A test's ``requires`` names features by the names above: ``soap-1-2``, ``signed``,
 ``ws-addressing``, ``rsa-sha256``, ``ecdsa-sha256``, each digest algorithm and token reference,
@@ -70,6 +71,7 @@ INPUTS = (
     "dst-market-context",
     "third-party",
     "settlement-day",
+    "group",
 )
 DEFAULT_INPUTS = MappingProxyType(
     {"market-context": DEVELOPMENT_MARKET.uri, "node": "NODE-A", "other-node": "NODE-B"}

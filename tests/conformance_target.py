@@ -28,6 +28,8 @@ DST_MARKET = MarketContext(
 )
 NODES = ("NODE-A", "NODE-B")
 BALANCING_PRICE = "37.25"
+BUYERS_GROUP = "conformance-buyers"
+"""A group whose one member is the suite's counterparty."""
 OTHER_ALGORITHM = {
     KeyAlgorithm.ECDSA: KeyAlgorithm.RSA,
     KeyAlgorithm.RSA: KeyAlgorithm.ECDSA,
@@ -54,7 +56,8 @@ def _temix(*arguments: str) -> None:
 
 
 def prepare_store(directory: Path, database_url: str) -> None:
-    """Register the daylight-saving market and the settlement day's balancing prices."""
+    """Register the daylight-saving market, the settlement day's balancing prices and the
+    group of buyers."""
     market_file = directory / "dst-market.xml"
     market_file.write_bytes(
         codec.encode_bytes(p.ReplyMarketContext(Response("200", "setup"), (DST_MARKET,)))
@@ -69,6 +72,7 @@ def prepare_store(directory: Path, database_url: str) -> None:
     ]
     prices.write_text("location,start,duration,price\n" + "\n".join(rows) + "\n")
     _temix("balancing-prices", DEVELOPMENT_MARKET.uri, str(prices), "--db", database_url)
+    _temix("group", BUYERS_GROUP, "customer", "--db", database_url)
 
 
 def serve_target(
@@ -104,6 +108,7 @@ def serve_target(
                 "dst-market-context": DST_MARKET.uri,
                 "third-party": "generator",
                 "settlement-day": settlement_day().date().isoformat(),
+                "group": BUYERS_GROUP,
             }
         },
         source="the temix server under test",

@@ -21,6 +21,7 @@ def test_the_whole_suite_against_one_flaw_kills_it_and_prints_the_figure(
             "breaks": "TMX-DLC-004",
             "own_test_failed": True,
             "failed": ["TMX-DLC-004"],
+            "recommendations_failed": [],
         }
     ]
     printed = capsys.readouterr().out

@@ -360,7 +360,8 @@ def other_ca_impostor_refused(trial: Trial) -> None:
 @case(
     "TMX-SEC-024",
     "A request signed with a certificate the party's CA issued to the party's common name in "
-    "another organisation is refused: the whole subject names a party, not its common name",
+    "another subject (another organisation, or a unit more) is refused: the whole subject names "
+    "a party, not its common name",
     f"WS-Security 1.1 X.509 Token Profile; RFC 5280 section 4.1.2.6 (subject); {PROFILE}, "
     "parties and the certificate checks (a party bound to its whole subject)",
     requires=["signed"],
@@ -377,15 +378,15 @@ def namesake_in_another_organisation_refused(trial: Trial) -> None:
     except (KeysError, OSError, ValueError) as error:
         raise MissingInput(f"the key directory's CA cannot issue certificates: {error}") from None
     genuine = trial.run.signing(trial.party).credentials.certificate
-    signer = attacks.namesake(genuine, issuer, trial.now())
-    request = offer(trial)
-    security_attack(
-        trial,
-        signed(trial, request, signer=signer),
-        request,
-        f"a request signed by {signer.certificate.subject.rfc4514_string()}, issued by "
-        f"{trial.party}'s CA",
-    )
+    for difference, signer in attacks.namesakes(genuine, issuer, trial.now()).items():
+        request = offer(trial)
+        security_attack(
+            trial,
+            signed(trial, request, signer=signer),
+            request,
+            f"a request signed by {signer.certificate.subject.rfc4514_string()} ({difference}), "
+            f"issued by {trial.party}'s CA",
+        )
 
 
 @case(

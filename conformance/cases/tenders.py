@@ -665,3 +665,37 @@ def quote_only_for_its_parties(trial: Trial) -> None:
         not quotes_seen(trial, outsider, quote),
         f"quote {quote.quote_id}, sent to {trial.counterparty}, is listed to {outsider}",
     )
+
+
+@case(
+    "TMX-TND-020",
+    "EiRequestQuote filtered by interval or by market context lists only the publisher's "
+    "quotes that match",
+    "TeMIX paper 2.13: EiRequestQuote; EI 1.0 EiRequestQuote interval, marketContext",
+    requires=["quotes"],
+)
+def request_quotes_filtered(trial: Trial) -> None:
+    early, late = published_quote(trial), published_quote(trial)
+    ids = (early.quote_id, late.quote_id)
+    hour = early.products[0].interval
+    inside = Interval(hour.start + hour.duration / 4, hour.duration / 2)
+    unknown_market = f"urn:temix:conformance:unknown:{trial.new_id()}"
+    for filters, expected, what in (
+        ({"intervals": (inside,)}, {early.quote_id}, "delivering during part of the first hour"),
+        ({"market_contexts": (trial.market.uri,)}, set(ids), f"in {trial.market.uri}"),
+        ({"market_contexts": (unknown_market,)}, set(), "in a market context no market has"),
+    ):
+        try:
+            found = trial.client(trial.counterparty).request_quotes(
+                trial.party, quote_ids=ids, **filters
+            )
+        except Refused as refusal:
+            if expected:
+                raise Failed(f"asking for quotes {what}: refused with {refusal.code}") from None
+            found = ()
+        got = {each.quote_id for each in found}
+        trial.expect(
+            got == expected,
+            f"asked for {trial.party}'s quotes {what}, {trial.counterparty} got "
+            f"{sorted(got) or 'none'}, not {sorted(expected) or 'none'}",
+        )

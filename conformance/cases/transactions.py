@@ -563,3 +563,31 @@ def request_transactions_filtered(trial: Trial) -> None:
         f"asked for its transactions in a market context no market has, {trial.party} got "
         f"{sorted(each.transaction_id for each in found)}",
     )
+
+
+@case(
+    "TMX-TRX-015",
+    "A tender distributed to a group is offered to its members: the counterparty, a member, "
+    "sees and may accept it; the third party, not a member, neither sees nor accepts it (403)",
+    "TeMIX paper 2.13: EiDistributeTender (to a group of parties); EI 1.0 EiDistributeTender "
+    "target groupID; temix profile: docs/server.md (groups)",
+    requires=["distribute"],
+    after=[ACCEPT_TENDER],
+)
+def distributed_to_a_group(trial: Trial) -> None:
+    group, outsider = trial.input("group"), trial.third_party
+    tender = trial.tender(quantity=lots(trial, 10))
+    trial.succeeds(
+        lambda: trial.client().distribute_tender(Target(group_ids=(group,)), tender),
+        f"distributing tender {tender.tender_id} to the group {group}",
+    )
+    expect_not_listed(trial, outsider, tender.tender_id, f"was distributed to the group {group}")
+    refused_id = trial.new_id()
+    trial.refused(
+        lambda: trial.client(outsider).accept(tender, trial.party, transaction_id=refused_id),
+        f"{outsider}, not in {group}, accepting tender {tender.tender_id}",
+        "403",
+    )
+    expect_not_taken(trial, tender, refused_id)
+    accept(trial, tender, lots(trial, 4))
+    expect_remaining(trial, trial.counterparty, tender, lots(trial, 6))

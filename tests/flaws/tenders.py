@@ -184,6 +184,19 @@ def _tenders_ignore(name: str) -> None:
     Unit.tenders = unfiltered
 
 
+def _quotes_ignore(name: str) -> None:
+    """Lists a publisher's quotes without applying the filter ``name``."""
+    from temix.server.store import Unit
+
+    listed = Unit.quotes
+
+    def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
+        filters.pop(name, None)
+        return listed(self, **filters)
+
+    Unit.quotes = unfiltered
+
+
 def _no_granularity_term() -> None:
     from temix.server import services
 
@@ -286,5 +299,17 @@ FLAWS = [
         "TMX-TND-006",
         "lists tenders of every market context when asked for those of one",
         lambda: _tenders_ignore("market_contexts_"),
+    ),
+    Flaw(
+        "quotes-ignore-interval",
+        "TMX-TND-020",
+        "lists quotes delivering at any time when asked for those of an interval",
+        lambda: _quotes_ignore("intervals"),
+    ),
+    Flaw(
+        "quotes-ignore-market",
+        "TMX-TND-020",
+        "lists quotes of every market context when asked for those of one",
+        lambda: _quotes_ignore("market_contexts_"),
     ),
 ]

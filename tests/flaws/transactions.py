@@ -128,6 +128,19 @@ def _transactions_ignore(name: str) -> None:
     Unit.transactions = unfiltered
 
 
+def _groups_are_the_market() -> None:
+    """Takes any group a tender is distributed to for the whole market context."""
+    from temix.rules import WHOLE_MARKET_CONTEXT
+    from temix.server import services
+
+    audience = services.Market._audience
+
+    def whole_market(self, target, tender):  # type: ignore[no-untyped-def]
+        return WHOLE_MARKET_CONTEXT if target.group_ids else audience(self, target, tender)
+
+    services.Market._audience = whole_market
+
+
 FLAWS = [
     Flaw(
         "partial-fill-keeps-rate",
@@ -194,5 +207,11 @@ FLAWS = [
         "TMX-TRX-014",
         "lists transactions of every market context when asked for those of one",
         lambda: _transactions_ignore("market_contexts_"),
+    ),
+    Flaw(
+        "groups-are-the-market",
+        "TMX-TRX-015",
+        "offers a tender distributed to any group to the whole market context",
+        _groups_are_the_market,
     ),
 ]
