@@ -41,6 +41,20 @@ def _fingerprints_ids_only() -> None:
     app.payload_digest = ids_only
 
 
+def _acceptances_not_remembered() -> None:
+    """Keeps the replies of every operation but EiCreateTransaction: a repeated acceptance is
+    carried out again."""
+    from temix.server.store import Unit
+
+    remember = Unit.remember_reply
+
+    def but_acceptances(self, party_id, request_id, operation, *arguments):  # type: ignore[no-untyped-def]
+        if operation != "EiCreateTransaction":
+            remember(self, party_id, request_id, operation, *arguments)
+
+    Unit.remember_reply = but_acceptances
+
+
 def _shares_request_ids() -> None:
     """Keeps one requestID space for every party."""
     from temix.server.app import MarketEndpoint
@@ -77,5 +91,11 @@ FLAWS = [
         "TMX-IDM-006",
         "compares a retry with the first request by their ids only, not their quantities",
         _fingerprints_ids_only,
+    ),
+    Flaw(
+        "acceptances-not-remembered",
+        "TMX-IDM-002",
+        "carries out a repeated acceptance again: replies are kept for every other operation",
+        _acceptances_not_remembered,
     ),
 ]

@@ -128,6 +128,20 @@ def _any_envelope_namespace() -> None:
     soap.check_envelope = any_version
 
 
+def _soap12_faults_500() -> None:
+    """Answers every SOAP 1.2 fault with HTTP 500, Sender faults included."""
+    from temix.envelope import SOAP_1_2
+    from temix.server import soap
+
+    response = soap._fault_response
+
+    def always_500(version, fault):  # type: ignore[no-untyped-def]
+        status, body = response(version, fault)
+        return (500 if version is SOAP_1_2 else status), body
+
+    soap._fault_response = always_500
+
+
 FLAWS = [
     Flaw(
         "soap11-fault-http-200",
@@ -182,5 +196,11 @@ FLAWS = [
         "TMX-WSD-014",
         "reads an Envelope of the other SOAP version instead of answering VersionMismatch",
         _any_envelope_namespace,
+    ),
+    Flaw(
+        "soap12-faults-500",
+        "TMX-WSD-011",
+        "answers SOAP 1.2 Sender faults with HTTP 500 instead of 400",
+        _soap12_faults_500,
     ),
 ]

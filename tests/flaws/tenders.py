@@ -312,4 +312,10 @@ FLAWS = [
         "lists quotes of every market context when asked for those of one",
         lambda: _quotes_ignore("market_contexts_"),
     ),
+    Flaw(
+        "tenders-ignore-ids",
+        "TMX-TND-003",
+        "lists every tender the party may see when asked for one by id",
+        lambda: _tenders_ignore("tender_ids"),
+    ),
 ]
