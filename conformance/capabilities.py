@@ -30,6 +30,7 @@ whole TeMIX profile and the inputs are the development market's::
     dst-market-context = "urn:example:market:eastern"   # a market whose zone keeps DST
     third-party = "generator"       # a third trader with keys in the key directory
     settlement-day = "2026-11-23"   # a day (market time) with balancing prices registered
+    balancing-price = "37.25"       # the balancing price of every interval of that day at node
     group = "buyers"                # a group of parties whose only member is the counterparty
 
 A test's ``requires`` names features by the names above: ``soap-1-2``, ``signed``,
@@ -71,6 +72,7 @@ INPUTS = (
     "dst-market-context",
     "third-party",
     "settlement-day",
+    "balancing-price",
     "group",
 )
 DEFAULT_INPUTS = MappingProxyType(

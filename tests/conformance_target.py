@@ -108,6 +108,7 @@ def serve_target(
                 "dst-market-context": DST_MARKET.uri,
                 "third-party": "generator",
                 "settlement-day": settlement_day().date().isoformat(),
+                "balancing-price": BALANCING_PRICE,
                 "group": BUYERS_GROUP,
             }
         },

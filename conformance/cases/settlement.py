@@ -282,9 +282,9 @@ def judge_trade(
     trial: Trial, found: BalancingTrade, imbalance: Fraction, market: MarketContext
 ) -> Fraction:
     """Fail unless ``found`` settles ``imbalance`` (metered minus the written position rate,
-    so to a unit of the market's last energy place) at its own price, its energy and amount
-    written as the profile writes them ("Figures"); the money the party receives for it
-    (negative when it pays)."""
+    so to a unit of the market's last energy place) at the market's balancing price (the
+    ``balancing-price`` input, when given), its energy and amount written as the profile
+    writes them ("Figures"); the money the party receives for it (negative when it pays)."""
     units = MarketUnits.of(market)
     where = describe(found.interval)
     side = Side.SELL if imbalance > 0 else Side.BUY
@@ -297,6 +297,18 @@ def judge_trade(
         within_a_unit(Fraction(found.rate), abs(imbalance), market.energy_decimals),
         f"the balancing trade over {where} is for {found.rate}, not {show(abs(imbalance))}",
     )
+    registered = trial.capabilities.inputs.get("balancing-price")
+    if registered is None:
+        trial.warn(
+            "without [inputs] balancing-price the balancing trades' price is not compared with "
+            "the market's"
+        )
+    else:
+        trial.expect(
+            Fraction(found.price) == Fraction(Decimal(registered)),
+            f"the balancing trade over {where} is priced {found.price}, not the market's "
+            f"balancing price {registered}",
+        )
     exact = Fraction(found.rate) * energy_scale(market) * hours_of(found.interval.seconds)
     energy = Fraction(units.written_energy(exact))
     trial.expect(

@@ -412,6 +412,44 @@ def expires_while_standing(trial: Trial) -> None:
     )
 
 
+@case(
+    "TMX-TND-021",
+    "A tender is accepted in part until its expiry; once it has passed, the rest is refused "
+    "with 410 and the part taken stands",
+    "TeMIX paper 2.9: a tender is open until its expiration date time; EMIX-377 Expires; "
+    "temix profile: docs/states.md",
+    after=[CREATE_TENDER],
+)
+def accepted_until_expiry(trial: Trial) -> None:
+    expires = (trial.now() + EXPIRES_IN).replace(microsecond=0)
+    tender = trial.tender(quantity=lots(trial, 10), expires=expires)
+    trial.offer(tender)
+    taken = trial.new_id()
+    trial.succeeds(
+        lambda: trial.client(trial.counterparty).accept(
+            tender, trial.party, lots(trial, 4), transaction_id=taken
+        ),
+        f"accepting part of tender {tender.tender_id} before its expiry {expires.isoformat()}",
+    )
+    trial.wait_until(expires + CLOCK_MARGIN)
+    trial.refused(
+        lambda: trial.client(trial.counterparty).accept(
+            tender, trial.party, lots(trial, 6), transaction_id=trial.new_id()
+        ),
+        f"accepting the rest of tender {tender.tender_id} after its expiry",
+        "410",
+    )
+    found = trial.succeeds(
+        lambda: trial.client(trial.counterparty).request_transactions(transaction_ids=(taken,)),
+        f"reading transaction {taken}, made before the expiry",
+    )
+    trial.expect(
+        [each.product.description.quantity for each in found] == [lots(trial, 4)],
+        f"transaction {taken}, made before the tender expired, reads "
+        f"{[str(each.product.description.quantity) for each in found] or 'nothing'}",
+    )
+
+
 # --- Refused tenders ----------------------------------------------------------------------
 
 

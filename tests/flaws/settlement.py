@@ -39,6 +39,39 @@ def _missing_price_is_zero() -> None:
     services.settle = at_zero
 
 
+def _first_interval_only() -> None:
+    """Settles the first metered interval of the period and leaves the others out."""
+    from temix import settlement
+
+    metered = settlement.metered_net_rates
+
+    def first_only(deliveries, interface, period, **kwargs):  # type: ignore[no-untyped-def]
+        rates = metered(deliveries, interface, period, **kwargs)
+        return dict(list(rates.items())[:1])
+
+    settlement.metered_net_rates = first_only
+
+
+def _balances_at_the_contract_price() -> None:
+    """Prices every balancing trade at the forward contract's price, not the market's
+    balancing price for the interval."""
+    from temix.server import services
+
+    settled = services.settle
+
+    def at_contract(deals, deliveries, party_id, interface, period, prices, **kwargs):  # type: ignore[no-untyped-def]
+        deals = tuple(deals)
+        contract = next(
+            (deal.transaction.product.description.price for deal in deals),
+            None,
+        )
+        if contract is not None:
+            prices = {interval: contract for interval in prices}
+        return settled(deals, deliveries, party_id, interface, period, prices, **kwargs)
+
+    services.settle = at_contract
+
+
 def _deliveries_for_everyone() -> None:
     from temix.server.store import Unit
 
@@ -99,5 +132,17 @@ FLAWS = [
         "TMX-DLV-007",
         "publishes the plain average of the transacted prices instead of weighting by rate",
         _unweighted_average,
+    ),
+    Flaw(
+        "settles-first-interval",
+        "TMX-DLV-004",
+        "settles only the first metered interval of the period",
+        _first_interval_only,
+    ),
+    Flaw(
+        "balances-at-contract-price",
+        "TMX-DLV-004",
+        "prices balancing trades at the forward contract's price, not the balancing price",
+        _balances_at_the_contract_price,
     ),
 ]

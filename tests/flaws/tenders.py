@@ -197,6 +197,21 @@ def _quotes_ignore(name: str) -> None:
     Unit.quotes = unfiltered
 
 
+def _expires_early() -> None:
+    """Applies a ten-second clock allowance the wrong way: a tender counts as expired ten
+    seconds before its expiry."""
+    from datetime import timedelta
+
+    from temix import rules
+
+    expired_at = rules._expired_at
+
+    def early(record, now):  # type: ignore[no-untyped-def]
+        return expired_at(record, now + timedelta(seconds=10))
+
+    rules._expired_at = early
+
+
 def _no_granularity_term() -> None:
     from temix.server import services
 
@@ -317,5 +332,11 @@ FLAWS = [
         "TMX-TND-003",
         "lists every tender the party may see when asked for one by id",
         lambda: _tenders_ignore("tender_ids"),
+    ),
+    Flaw(
+        "expires-early",
+        "TMX-TND-021",
+        "counts a tender as expired ten seconds before its expiry",
+        _expires_early,
     ),
 ]
