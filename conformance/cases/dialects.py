@@ -5,7 +5,7 @@ message in one such form and passes only when the endpoint carries it out as it 
 form temix writes: a refusal fails it. The signature forms start from the security group's
 good CreateTender (accepted, and then listed); the payload forms take the schema group's tour
 of every declared operation, each request written in the form, and expect every reply to be
-the operation's own with a 2xx code.
+the operation's own, not a fault and not the eiResponse 400 of a request that cannot be read.
 
 Forms the X.509 Token Profile and XML Signature allow but do not require a receiver to accept
 (the token named by a key identifier or by issuer and serial, SHA-384 and SHA-512) are tested
@@ -162,7 +162,10 @@ def tour_in(
 ) -> None:
     """Every declared operation of the schema group's tour, each request's payload rewritten
     by ``form`` and its SOAP ``version`` envelope serialised with ``before`` ahead of it, with
-    or without an XML declaration, is answered with its own reply and a 2xx code."""
+    or without an XML declaration, is answered with its own reply, read: not a fault and not
+    eiResponse 400, the code of a request that cannot be read. (A read's outcome may depend on
+    what earlier runs left at the endpoint, a settlement with a new imbalance for one, so
+    other codes are the endpoint's judgement of a request it read.)"""
     for call, operation in declared_tour(trial):
         element = form(codec.encode(call.payload()))
         envelope = trial.envelope(element, signer=call.signer, version=version)
@@ -175,7 +178,7 @@ def tour_in(
         code = answer.findtext(f"{{{EI}}}eiResponse/{{{EI}}}responseCode") or ""
         description = answer.findtext(f"{{{EI}}}eiResponse/{{{EI}}}responseDescription")
         trial.expect(
-            code.startswith("2"),
+            code[:1] in ("2", "3", "4") and code != "400",
             f"{call.operation} with {what}: refused with {code or 'no code'} ({description})",
         )
 

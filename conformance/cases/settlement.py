@@ -339,7 +339,9 @@ def premium_settled(trial: Trial) -> None:
     day = settlement_day(trial)
     hour = Interval(day.start + timedelta(hours=15), timedelta(hours=1))
     holder, writer = trial.counterparty, trial.party
+    later_half = Interval(hour.start + hour.duration / 2, hour.duration / 2)
     before = {party: statement_of(trial, party, hour) for party in (holder, writer)}
+    before_later = {party: statement_of(trial, party, later_half) for party in (holder, writer)}
     option = OptionTerms(
         option_type=OptionType.CALL,
         holder_side=Side.BUY,
@@ -368,6 +370,12 @@ def premium_settled(trial: Trial) -> None:
         trial.expect(
             Fraction(after.total) == Fraction(parts),
             f"{party}'s total {after.total} is not forward + balancing + premiums = {parts}",
+        )
+        later = statement_of(trial, party, later_half)
+        trial.expect(
+            later.premiums == before_later[party].premiums,
+            f"{party}'s premiums over {describe(later_half)}, which does not hold the option's "
+            f"start, changed from {before_later[party].premiums} to {later.premiums}",
         )
 
 

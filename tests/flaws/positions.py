@@ -101,6 +101,23 @@ def _truncates_running_totals() -> None:
     positions.written = truncated
 
 
+def _positions_in_the_default_market() -> None:
+    """Answers a position asked in an unknown market context from the default market."""
+    from temix.model import DEVELOPMENT_MARKET
+    from temix.responses import ResponseCode
+    from temix.server import services
+
+    market_for = services.Market._market_for
+
+    def defaulting(self, party, requestor, uri, what):  # type: ignore[no-untyped-def]
+        found = market_for(self, party, requestor, uri, what)
+        if isinstance(found, services.Refusal) and found.code is ResponseCode.UNKNOWN:
+            return DEVELOPMENT_MARKET
+        return found
+
+    services.Market._market_for = defaulting
+
+
 FLAWS = [
     Flaw(
         "buyer-position-positive",
@@ -137,5 +154,17 @@ FLAWS = [
         "TMX-POS-010",
         "cuts figures off at the market's decimal places instead of rounding them half-even",
         _truncates_running_totals,
+    ),
+    Flaw(
+        "dst-long-day-24-hours",
+        "TMX-POS-007",
+        "counts the energy of the 25-hour local day over 24 hours",
+        _every_day_24_hours,
+    ),
+    Flaw(
+        "positions-in-default-market",
+        "TMX-POS-008",
+        "answers a position asked in an unknown market context from the default market",
+        _positions_in_the_default_market,
     ),
 ]

@@ -72,6 +72,27 @@ def _balances_at_the_contract_price() -> None:
     services.settle = at_contract
 
 
+def _premium_in_every_period() -> None:
+    """Books an option's premium in the settlement of every period its delivery overlaps, not
+    only the period holding its start."""
+    from temix import settlement
+    from temix.model import Interval, decimal_sum
+
+    premiums = settlement._premiums
+
+    def every_period(deals, party_id, interface, period, units):  # type: ignore[no-untyped-def]
+        booked = []
+        for deal in deals:
+            delivery = deal.product.interval
+            shifted = period
+            if delivery.overlap(period) and not period.start <= delivery.start < period.end:
+                shifted = Interval(delivery.start, period.duration)
+            booked.append(premiums([deal], party_id, interface, shifted, units))
+        return decimal_sum(booked)
+
+    settlement._premiums = every_period
+
+
 def _deliveries_for_everyone() -> None:
     from temix.server.store import Unit
 
@@ -144,5 +165,11 @@ FLAWS = [
         "TMX-DLV-004",
         "prices balancing trades at the forward contract's price, not the balancing price",
         _balances_at_the_contract_price,
+    ),
+    Flaw(
+        "premium-every-period",
+        "TMX-DLV-005",
+        "books an option's premium in every period its delivery overlaps",
+        _premium_in_every_period,
     ),
 ]

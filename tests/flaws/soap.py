@@ -142,6 +142,31 @@ def _soap12_faults_500() -> None:
     soap._fault_response = always_500
 
 
+def _unknown_payloads_server_fault() -> None:
+    """Answers a Body element of no operation with a Server fault, blaming itself."""
+    from temix.server import soap
+
+    dispatched = soap.operation_for
+
+    def blaming_itself(payload, context, operations_by_request):  # type: ignore[no-untyped-def]
+        if payload.tag not in operations_by_request:
+            raise soap.SoapFault(soap.FaultCode.SERVER, "no handler for this element")
+        return dispatched(payload, context, operations_by_request)
+
+    soap.operation_for = blaming_itself
+
+
+def _no_charset() -> None:
+    """Sends SOAP 1.1 replies as text/xml with no charset."""
+    from temix.envelope import SoapVersion
+
+    typed = SoapVersion.content_type
+
+    SoapVersion.content_type = property(  # type: ignore[method-assign, assignment]
+        lambda self: self.media_type if self.name == "1.1" else typed.fget(self)
+    )
+
+
 FLAWS = [
     Flaw(
         "soap11-fault-http-200",
@@ -202,5 +227,17 @@ FLAWS = [
         "TMX-WSD-011",
         "answers SOAP 1.2 Sender faults with HTTP 500 instead of 400",
         _soap12_faults_500,
+    ),
+    Flaw(
+        "unknown-payload-server-fault",
+        "TMX-SCH-006",
+        "answers a Body element of no operation with a Server fault",
+        _unknown_payloads_server_fault,
+    ),
+    Flaw(
+        "soap11-without-charset",
+        "TMX-WSD-008",
+        "sends SOAP 1.1 replies as text/xml without a charset",
+        _no_charset,
     ),
 ]

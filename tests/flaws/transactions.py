@@ -141,6 +141,20 @@ def _groups_are_the_market() -> None:
     services.Market._audience = whole_market
 
 
+def _keeps_the_tenders_side() -> None:
+    """Writes an acceptance from the tender's side: accepting a sell tender records a sale."""
+    from temix import rules
+
+    made = rules.acceptance
+
+    def same_side(tender, quantity, transaction_id):  # type: ignore[no-untyped-def]
+        transaction = made(tender, quantity, transaction_id)
+        product = replace(transaction.product, side=tender.product.side)
+        return replace(transaction, product=product)
+
+    rules.acceptance = same_side
+
+
 FLAWS = [
     Flaw(
         "partial-fill-keeps-rate",
@@ -213,5 +227,11 @@ FLAWS = [
         "TMX-TRX-015",
         "offers a tender distributed to any group to the whole market context",
         _groups_are_the_market,
+    ),
+    Flaw(
+        "acceptance-on-the-tenders-side",
+        "TMX-TRX-001",
+        "records an acceptance from the tender's side, not the acceptor's",
+        _keeps_the_tenders_side,
     ),
 ]
