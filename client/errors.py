@@ -44,6 +44,13 @@ class Refused(ClientError):
     def description(self) -> str | None:
         return self.response.description
 
+    @property
+    def violated_terms(self) -> list[Term]:
+        """The terms the overall eiResponse and each per-item one list in
+        responseTermsViolated, in that order."""
+        responses = (self.response, *getattr(self.reply, "responses", ()))
+        return [violation.term for answer in responses for violation in answer.terms_violated]
+
 
 def _term_text(term: Term) -> str:
     """A violated term as its EMIX element and value."""

@@ -23,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
@@ -39,7 +38,16 @@ from temix.keys import (
     issue_ca_certificate,
 )
 from temix.namespaces import EMIX
-from temix.wssecurity import BASE64_BINARY, DS, EXC_C14N, WSSE, WSU, WSU_ID, X509_V3
+from temix.wssecurity import (
+    BASE64_BINARY,
+    DS,
+    EXC_C14N,
+    WSSE,
+    WSU,
+    WSU_ID,
+    X509_V3,
+    signature_value,
+)
 
 ECDSA_SHA1 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1"
 """XML Signature's ECDSA with SHA-1 (RFC 6931), which signxml has no name for."""
@@ -147,14 +155,7 @@ def _base64(data: bytes) -> str:
 
 
 def _sign(key: PrivateKey, method: str, data: bytes) -> bytes:
-    """The SignatureValue's bytes: PKCS#1 v1.5 for RSA; for ECDSA, r then s, each as long as
-    the curve's order (XML Signature's encoding, not DER)."""
-    hash_algorithm = _HASHES[method]()
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(data, padding.PKCS1v15(), hash_algorithm)
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hash_algorithm)))
-    size = (key.curve.key_size + 7) // 8
-    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return signature_value(key, data, _HASHES[method]())
 
 
 # --- Certificates the endpoint must not trust --------------------------------------------------

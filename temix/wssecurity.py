@@ -268,14 +268,18 @@ def _resign_in_place(signature: etree._Element, key: Any, method: SignatureMetho
     canonical = _canonical(
         signed_info, _inclusive_prefixes(signed_info.find(f"{{{DS}}}CanonicalizationMethod"))
     )
-    digest = _hash_of(method)
-    if isinstance(key, rsa.RSAPrivateKey):
-        value = key.sign(canonical, padding.PKCS1v15(), digest)
-    else:
-        r, s = decode_dss_signature(key.sign(canonical, ec.ECDSA(digest)))
-        size = (key.curve.key_size + 7) // 8
-        value = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    value = signature_value(key, canonical, _hash_of(method))
     signature.find(f"{{{DS}}}SignatureValue").text = base64.b64encode(value).decode("ascii")
+
+
+def signature_value(key: Any, data: bytes, digest: hashes.HashAlgorithm) -> bytes:
+    """A SignatureValue's bytes for ``data``: PKCS#1 v1.5 for RSA; for ECDSA, r then s, each
+    as long as the curve's order (XML Signature's encoding, not DER)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), digest)
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(digest)))
+    size = (key.curve.key_size + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
 def _hash_of(method: SignatureMethod) -> hashes.HashAlgorithm:

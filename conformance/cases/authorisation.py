@@ -22,7 +22,7 @@ from temix.conformance.cases.tenders import (
 )
 from temix.conformance.cases.transactions import (
     ACCEPT_TENDER,
-    expect_not_taken,
+    expect_outsider_refused,
     transaction_seen,
 )
 from temix.conformance.catalogue import case
@@ -106,13 +106,7 @@ def accept_tender_offered_to_other(trial: Trial) -> None:
     outsider = trial.third_party
     tender = trial.tender(quantity=lots(trial, 10))
     trial.offer(tender)
-    transaction_id = trial.new_id()
-    trial.refused(
-        lambda: trial.client(outsider).accept(tender, trial.party, transaction_id=transaction_id),
-        f"{outsider} accepting tender {tender.tender_id}, offered to {trial.counterparty}",
-        "403",
-    )
-    expect_not_taken(trial, tender, transaction_id)
+    expect_outsider_refused(trial, outsider, tender, f"offered to {trial.counterparty}")
 
 
 @case(

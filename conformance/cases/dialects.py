@@ -22,7 +22,7 @@ from signxml import DigestAlgorithm
 from temix import codec
 from temix.conformance import dialects
 from temix.conformance.cases.schema import declared_tour, reply_payload
-from temix.conformance.cases.security import SIGNED_REQUEST, accepted, offer, send
+from temix.conformance.cases.security import SIGNED_REQUEST, accepted, offer, send, signed
 from temix.conformance.catalogue import case
 from temix.conformance.trial import Trial
 from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion
@@ -39,9 +39,7 @@ NAMESPACES = "Namespaces in XML 1.0"
 def signed_in(trial: Trial, layout: SignatureLayout, what: str) -> None:
     """A good CreateTender signed in ``layout`` is carried out."""
     request = offer(trial)
-    envelope = trial.envelope(request.payload, signer=request.author, layout=layout)
-    body = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-    accepted(trial, send(trial, body), request, what)
+    accepted(trial, send(trial, signed(trial, request, layout=layout)), request, what)
 
 
 @case(

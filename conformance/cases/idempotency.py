@@ -97,13 +97,9 @@ def repeated_partial_acceptance(trial: Trial) -> None:
     )
 
 
-@case(
-    "TMX-IDM-003",
-    "A requestID used again with a different payload is refused with 409 and has no effect",
-    CLAUSE,
-)
-def request_id_reused_for_another_payload(trial: Trial) -> None:
-    first, second = trial.tender(), trial.tender()
+def reuse_refused(trial: Trial, first: Tender, second: Tender, what: str) -> None:
+    """The party offers ``first``, then ``second`` under the same requestID, which must be
+    refused with 409."""
     request_id = trial.new_id()
     client = trial.client()
     trial.succeeds(
@@ -112,9 +108,19 @@ def request_id_reused_for_another_payload(trial: Trial) -> None:
     )
     trial.refused(
         lambda: client.create_tender(trial.counterparty, second, request_id=request_id),
-        f"another tender under the requestID {request_id}",
+        f"{what} under the requestID {request_id}",
         "409",
     )
+
+
+@case(
+    "TMX-IDM-003",
+    "A requestID used again with a different payload is refused with 409 and has no effect",
+    CLAUSE,
+)
+def request_id_reused_for_another_payload(trial: Trial) -> None:
+    first, second = trial.tender(), trial.tender()
+    reuse_refused(trial, first, second, "another tender")
     trial.expect(
         not listed(trial, trial.party, second),
         f"tender {second.tender_id}, sent under a used requestID, was created",
@@ -137,17 +143,7 @@ def request_id_reused_with_another_quantity(trial: Trial) -> None:
             description=replace(first.product.description, quantity=Decimal("20")),
         ),
     )
-    request_id = trial.new_id()
-    client = trial.client()
-    trial.succeeds(
-        lambda: client.create_tender(trial.counterparty, first, request_id=request_id),
-        "the first CreateTender",
-    )
-    trial.refused(
-        lambda: client.create_tender(trial.counterparty, changed, request_id=request_id),
-        f"the same tender at another quantity under the requestID {request_id}",
-        "409",
-    )
+    reuse_refused(trial, first, changed, "the same tender at another quantity")
     seen = expect_listed_once(trial, trial.party, first)
     trial.expect(
         seen.product.description.quantity == first.product.description.quantity,

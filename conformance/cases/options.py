@@ -289,8 +289,7 @@ def exercise_inside_lead_time(trial: Trial) -> None:
         "less than the 7-day lead time ahead",
         "422",
     )
-    responses = (refusal.response, *getattr(refusal.reply, "responses", ()))
-    violated = [violation.term for answer in responses for violation in answer.terms_violated]
+    violated = refusal.violated_terms
     trial.expect(
         MinimumNotification(lead_time) in violated,
         "the refusal does not list the violated emix:minimumNotificationDuration of 7 days "

@@ -33,7 +33,7 @@ from temix.envelope import SOAP_1_1, SOAP_1_2, SoapVersion, wrap
 from temix.keys import Credentials, KeysError
 from temix.model import Tender
 from temix.namespaces import SOAP11, SOAP12
-from temix.wssecurity import WSSE, sign_envelope
+from temix.wssecurity import WSSE, SignatureLayout, sign_envelope
 
 SIGNED_REQUEST = "TMX-SEC-001"
 HAND_SIGNED = "TMX-SEC-012"
@@ -75,14 +75,16 @@ def signed(
     version: SoapVersion = SOAP_1_1,
     signer: Credentials | str | None = None,
     signed_at: datetime | None = None,
+    layout: SignatureLayout | None = None,
 ) -> bytes:
     """The request in an Envelope signed by ``signer`` (default: its author; ``""``: left
-    unsigned), serialised once."""
+    unsigned), laid out as ``layout`` says (default: as temix signs), serialised once."""
     envelope = trial.envelope(
         request.payload,
         version=version,
         signer=request.author if signer is None else signer,
         signed_at=signed_at,
+        layout=layout,
     )
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 

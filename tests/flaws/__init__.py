@@ -23,6 +23,24 @@ class Flaw:
     apply: Callable[[], None]
 
 
+def ignoring_filter(listing: str, name: str) -> Callable[[], None]:
+    """A flaw's ``apply``: the store's ``Unit.<listing>`` query (``tenders``, ``quotes``,
+    ``transactions``) runs without its keyword filter ``name``."""
+
+    def apply() -> None:
+        from temix.server.store import Unit
+
+        listed = getattr(Unit, listing)
+
+        def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
+            filters.pop(name, None)
+            return listed(self, **filters)
+
+        setattr(Unit, listing, unfiltered)
+
+    return apply
+
+
 def _collect() -> dict[str, Flaw]:
     found: dict[str, Flaw] = {}
     for module in pkgutil.iter_modules(__path__):

@@ -5,17 +5,17 @@ from __future__ import annotations
 from flaws import Flaw
 
 
-def _soap11_fault_http_200() -> None:
-    from temix.envelope import SOAP_1_1
+def _fault_status(version_name: str, status: int) -> None:
+    """Answers every fault of SOAP ``version_name`` with HTTP ``status``."""
     from temix.server import soap
 
     answered = soap._fault_response
 
-    def with_200(version, fault):  # type: ignore[no-untyped-def]
-        status, body = answered(version, fault)
-        return (200 if version is SOAP_1_1 else status), body
+    def with_status(version, fault):  # type: ignore[no-untyped-def]
+        usual, body = answered(version, fault)
+        return (status if version.name == version_name else usual), body
 
-    soap._fault_response = with_200
+    soap._fault_response = with_status
 
 
 def _soap12_reply_as_text_xml() -> None:
@@ -128,20 +128,6 @@ def _any_envelope_namespace() -> None:
     soap.check_envelope = any_version
 
 
-def _soap12_faults_500() -> None:
-    """Answers every SOAP 1.2 fault with HTTP 500, Sender faults included."""
-    from temix.envelope import SOAP_1_2
-    from temix.server import soap
-
-    response = soap._fault_response
-
-    def always_500(version, fault):  # type: ignore[no-untyped-def]
-        status, body = response(version, fault)
-        return (500 if version is SOAP_1_2 else status), body
-
-    soap._fault_response = always_500
-
-
 def _unknown_payloads_server_fault() -> None:
     """Answers a Body element of no operation with a Server fault, blaming itself."""
     from temix.server import soap
@@ -172,7 +158,7 @@ FLAWS = [
         "soap11-fault-http-200",
         "TMX-WSD-010",
         "answers SOAP 1.1 faults with HTTP 200",
-        _soap11_fault_http_200,
+        lambda: _fault_status("1.1", 200),
     ),
     Flaw(
         "soap12-reply-as-text-xml",
@@ -226,7 +212,7 @@ FLAWS = [
         "soap12-faults-500",
         "TMX-WSD-011",
         "answers SOAP 1.2 Sender faults with HTTP 500 instead of 400",
-        _soap12_faults_500,
+        lambda: _fault_status("1.2", 500),
     ),
     Flaw(
         "unknown-payload-server-fault",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from flaws import Flaw
+from flaws import Flaw, ignoring_filter
 
 
 def _lists_cancelled_tenders() -> None:
@@ -13,18 +13,6 @@ def _lists_cancelled_tenders() -> None:
     from temix.states import TenderStatus
 
     services.OPEN_STATUSES = services.OPEN_STATUSES | {TenderStatus.CANCELLED}
-
-
-def _ignores_interval_filter() -> None:
-    from temix.server.store import Unit
-
-    listed = Unit.tenders
-
-    def every_interval(self, **filters):  # type: ignore[no-untyped-def]
-        filters.pop("intervals", None)
-        return listed(self, **filters)
-
-    Unit.tenders = every_interval
 
 
 def _takes_expired_tenders() -> None:
@@ -171,32 +159,6 @@ def _deliveries_in_any_market() -> None:
     services._SERVICES[p.CreateDelivery] = unchecked
 
 
-def _tenders_ignore(name: str) -> None:
-    """Lists tenders without applying the filter ``name``."""
-    from temix.server.store import Unit
-
-    listed = Unit.tenders
-
-    def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
-        filters.pop(name, None)
-        return listed(self, **filters)
-
-    Unit.tenders = unfiltered
-
-
-def _quotes_ignore(name: str) -> None:
-    """Lists a publisher's quotes without applying the filter ``name``."""
-    from temix.server.store import Unit
-
-    listed = Unit.quotes
-
-    def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
-        filters.pop(name, None)
-        return listed(self, **filters)
-
-    Unit.quotes = unfiltered
-
-
 def _expires_early() -> None:
     """Applies a ten-second clock allowance the wrong way: a tender counts as expired ten
     seconds before its expiry."""
@@ -235,7 +197,7 @@ FLAWS = [
         "ignores-interval-filter",
         "TMX-TND-005",
         "lists tenders delivering at any time when asked for those of an interval",
-        _ignores_interval_filter,
+        ignoring_filter("tenders", "intervals"),
     ),
     Flaw(
         "takes-expired-tenders",
@@ -307,31 +269,31 @@ FLAWS = [
         "tenders-ignore-counterparty",
         "TMX-TND-004",
         "lists tenders by every author when asked for those one counterparty wrote",
-        lambda: _tenders_ignore("authors"),
+        ignoring_filter("tenders", "authors"),
     ),
     Flaw(
         "tenders-ignore-market",
         "TMX-TND-006",
         "lists tenders of every market context when asked for those of one",
-        lambda: _tenders_ignore("market_contexts_"),
+        ignoring_filter("tenders", "market_contexts_"),
     ),
     Flaw(
         "quotes-ignore-interval",
         "TMX-TND-020",
         "lists quotes delivering at any time when asked for those of an interval",
-        lambda: _quotes_ignore("intervals"),
+        ignoring_filter("quotes", "intervals"),
     ),
     Flaw(
         "quotes-ignore-market",
         "TMX-TND-020",
         "lists quotes of every market context when asked for those of one",
-        lambda: _quotes_ignore("market_contexts_"),
+        ignoring_filter("quotes", "market_contexts_"),
     ),
     Flaw(
         "tenders-ignore-ids",
         "TMX-TND-003",
         "lists every tender the party may see when asked for one by id",
-        lambda: _tenders_ignore("tender_ids"),
+        ignoring_filter("tenders", "tender_ids"),
     ),
     Flaw(
         "expires-early",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flaws import Flaw
+from flaws import Flaw, ignoring_filter
 
 
 def _partial_fill_keeps_rate() -> None:
@@ -115,19 +115,6 @@ def _distributes_to_everyone() -> None:
     services.Market._audience = lambda self, target, tender: WHOLE_MARKET_CONTEXT
 
 
-def _transactions_ignore(name: str) -> None:
-    """Lists a party's transactions without applying the filter ``name``."""
-    from temix.server.store import Unit
-
-    listed = Unit.transactions
-
-    def unfiltered(self, **filters):  # type: ignore[no-untyped-def]
-        filters.pop(name, None)
-        return listed(self, **filters)
-
-    Unit.transactions = unfiltered
-
-
 def _groups_are_the_market() -> None:
     """Takes any group a tender is distributed to for the whole market context."""
     from temix.rules import WHOLE_MARKET_CONTEXT
@@ -208,19 +195,19 @@ FLAWS = [
         "transactions-ignore-counterparty",
         "TMX-TRX-014",
         "lists every transaction of the party when asked for those with one counterparty",
-        lambda: _transactions_ignore("counterparties"),
+        ignoring_filter("transactions", "counterparties"),
     ),
     Flaw(
         "transactions-ignore-interval",
         "TMX-TRX-014",
         "lists transactions delivering at any time when asked for those of an interval",
-        lambda: _transactions_ignore("intervals"),
+        ignoring_filter("transactions", "intervals"),
     ),
     Flaw(
         "transactions-ignore-market",
         "TMX-TRX-014",
         "lists transactions of every market context when asked for those of one",
-        lambda: _transactions_ignore("market_contexts_"),
+        ignoring_filter("transactions", "market_contexts_"),
     ),
     Flaw(
         "groups-are-the-market",
