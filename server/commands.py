@@ -1,5 +1,5 @@
 """The server's ``temix`` subcommands: ``serve``, ``market``, ``group``, ``ledger``,
-``balancing-prices`` and ``party``.
+``balancing-prices``, ``index-prices`` and ``party``.
 
 Each opens the store named by ``--db`` (default: SQLite in ``--data-dir``, ``./temix-data``) and
 migrates it to the current schema first, so that no command needs a set-up step.
@@ -43,6 +43,7 @@ from temix.server.services import DEFAULT_PARTY_LIMITS, PartyLimits
 from temix.server.soap import SoapLimits
 from temix.server.store import PartyRecord, Store, sqlite_url
 from temix.server.worker import DEFAULT_LIMITS, ConnectionLimits
+from temix.settlement import PriceKind
 from temix.validation import SchemaSet, payload_of
 from temix.wssecurity import Freshness
 from temix.xmlsafe import (
@@ -480,19 +481,17 @@ def ledger(
         click.echo(json.dumps(record))
 
 
-BALANCING_PRICE_COLUMNS = ("location", "start", "duration", "price")
+PRICE_COLUMNS = ("location", "start", "duration", "price")
 
 
-def _read_balancing_prices(file: Path) -> list[tuple[str, Interval, Decimal]]:
+def _read_prices(file: Path) -> list[tuple[str, Interval, Decimal]]:
     """Rows of ``location,start,duration,price``: a node id, an ISO 8601 start with its UTC
     offset, an ISO 8601 duration such as PT5M, and the price per unit of the market's energy."""
     rows = []
     with file.open(newline="") as opened:
         reader = csv.DictReader(opened)
-        if tuple(reader.fieldnames or ()) != BALANCING_PRICE_COLUMNS:
-            raise click.ClickException(
-                f"{file}: the header must be {','.join(BALANCING_PRICE_COLUMNS)}"
-            )
+        if tuple(reader.fieldnames or ()) != PRICE_COLUMNS:
+            raise click.ClickException(f"{file}: the header must be {','.join(PRICE_COLUMNS)}")
         for number, row in enumerate(reader, start=2):
             try:
                 start = datetime.fromisoformat(row["start"].replace("Z", "+00:00"))
@@ -509,6 +508,26 @@ def _read_balancing_prices(file: Path) -> list[tuple[str, Interval, Decimal]]:
     return rows
 
 
+def _load_prices(
+    kind: PriceKind,
+    market_context: str,
+    files: tuple[Path, ...],
+    database_url: str | None,
+    data_dir: Path,
+) -> None:
+    rows = [row for file in files for row in _read_prices(file)]
+    _, store = _prepared_store(database_url, data_dir)
+    with store.transaction() as unit:
+        known = unit.market_context(market_context) is not None
+        if known:
+            for location, interval, price in rows:
+                unit.set_price(kind, market_context, location, interval, price)
+    store.close()
+    if not known:
+        raise click.ClickException(f"unknown market context {market_context}")
+    click.echo(f"{market_context}: {len(rows)} {kind.value} prices loaded")
+
+
 @click.command("balancing-prices")
 @click.argument("market_context")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
@@ -517,21 +536,26 @@ def balancing_prices(
     market_context: str, files: tuple[Path, ...], database_url: str | None, data_dir: Path
 ) -> None:
     """Load balancing prices for MARKET_CONTEXT from CSV FILES (replacing prices already
-    loaded for the same node and interval).
+    loaded for the same node and interval). They settle metered imbalances.
 
     Columns: location,start,duration,price, e.g. NODE-A,2026-07-01T15:00:00Z,PT5M,41.20.
     """
-    rows = [row for file in files for row in _read_balancing_prices(file)]
-    _, store = _prepared_store(database_url, data_dir)
-    with store.transaction() as unit:
-        known = unit.market_context(market_context) is not None
-        if known:
-            for location, interval, price in rows:
-                unit.set_balancing_price(market_context, location, interval, price)
-    store.close()
-    if not known:
-        raise click.ClickException(f"unknown market context {market_context}")
-    click.echo(f"{market_context}: {len(rows)} balancing prices loaded")
+    _load_prices(PriceKind.BALANCING, market_context, files, database_url, data_dir)
+
+
+@click.command("index-prices")
+@click.argument("market_context")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@_with_database
+def index_prices(
+    market_context: str, files: tuple[Path, ...], database_url: str | None, data_dir: Path
+) -> None:
+    """Load index prices for MARKET_CONTEXT from CSV FILES (replacing prices already loaded
+    for the same node and interval). They cash out financial (cash-settled) positions.
+
+    Columns as for balancing-prices: location,start,duration,price.
+    """
+    _load_prices(PriceKind.INDEX, market_context, files, database_url, data_dir)
 
 
 @click.group()
@@ -618,4 +642,4 @@ def _describe(record: PartyRecord) -> str:
     return f"{record.party_id}\t{','.join(sorted(record.roles))}\t{binding}"
 
 
-COMMANDS = (serve, market, group, ledger, balancing_prices, party)
+COMMANDS = (serve, market, group, ledger, balancing_prices, index_prices, party)

@@ -52,13 +52,14 @@ from temix.rules import (
     accept_quote,
     accept_tender,
     cancel_tender,
+    check_delivered_against,
     check_fits_market,
     create_tender,
     exercise_option,
     expire_if_due,
 )
 from temix.server.store import Unit
-from temix.settlement import SettlementError, publication, settle
+from temix.settlement import PriceKind, SettlementError, publication, settle
 from temix.states import OPEN_STATUSES
 
 _SENDER_FIELD: dict[type, str] = {
@@ -477,6 +478,7 @@ class Market:
             refusal = Refusal(ResponseCode.UNKNOWN, f"{party} holds no transaction {option_id}")
             return _refused(refusal, transaction_id)
         product = submitted.product
+        market = self.unit.market_context(option.transaction.product.market_context)
         made = exercise_option(
             option,
             party,
@@ -485,6 +487,7 @@ class Market:
             transaction_id,
             self.now,
             self.unit.exercises_of(option_id),
+            time_zone="UTC" if market is None else market.time_zone,
         )
         if isinstance(made, Refusal):
             return _refused(made, transaction_id)
@@ -578,6 +581,10 @@ class Market:
                 )
                 outcomes.append(_refused(refusal, delivery.uid))
                 continue
+            against = self._check_delivered_against(delivery, request.requestor_party_id)
+            if against is not None:
+                outcomes.append(_refused(against, delivery.uid))
+                continue
             kept = replace(delivery, delivery_id=self.new_id(), created=self.now)
             self.unit.add_delivery(kept, request.requestor_party_id)
             stored.append(kept)
@@ -587,6 +594,18 @@ class Market:
             responses=tuple(outcome.response for outcome in outcomes),
             deliveries=tuple(stored),
         )
+
+    def _check_delivered_against(self, delivery: Delivery, party: str) -> Refusal | None:
+        """The first refusal for a reading naming a transaction it cannot deliver against."""
+        for transaction_id in dict.fromkeys(
+            reading.transaction_id for reading in delivery.readings if reading.transaction_id
+        ):
+            refusal = check_delivered_against(
+                transaction_id, self.unit.transaction(transaction_id), party
+            )
+            if refusal is not None:
+                return refusal
+        return None
 
     def request_delivery(self, request: p.RequestDelivery) -> p.ReplyDelivery:
         """The stored deliveries of the requestor (or of the party a market operator names)
@@ -655,8 +674,14 @@ class Market:
             energy_unit=market.energy_unit,
             currency=market.currency,
             positions=positions(
-                deals, request.party_id, request.interface, request.intervals, units=units
+                deals,
+                request.party_id,
+                request.interface,
+                request.intervals,
+                units=units,
+                settlement=request.settlement,
             ),
+            settlement=request.settlement,
         )
 
     # --- settlement and publication
@@ -675,8 +700,9 @@ class Market:
         return market
 
     def request_settlement(self, request: p.RequestSettlement) -> p.ReplySettlement:
-        """The party's metered delivery over the period settled against its transactions at the
-        balancing prices loaded for the interface (see :mod:`temix.settlement`)."""
+        """The party's metered delivery over the period settled against its physical
+        transactions at the balancing prices loaded for the interface, and its financial
+        transactions cashed out at the index prices (see :mod:`temix.settlement`)."""
         market = self._market_for(
             request.party_id, request.requestor_party_id, request.market_context, "settlement"
         )
@@ -699,7 +725,6 @@ class Market:
                 party=request.party_id, market_contexts_=(market.uri,), intervals=(period,)
             )
         ]
-        prices = self.unit.balancing_prices(market.uri, interface.id, period)
         try:
             statement = settle(
                 [deal for record in records for deal in deals_of(record)],
@@ -707,7 +732,8 @@ class Market:
                 request.party_id,
                 interface,
                 period,
-                prices,
+                self.unit.prices(PriceKind.BALANCING, market.uri, interface.id, period),
+                index_prices=self.unit.prices(PriceKind.INDEX, market.uri, interface.id, period),
                 units=MarketUnits.of(market),
             )
         except SettlementError as error:
@@ -736,7 +762,11 @@ class Market:
         for interval in request.intervals:
             records = self.unit.all_transactions(market.uri, interval)
             deals = [deals_of(record)[0] for record in records]
-            published.append(publication(deals, interval, request.interface, units=units))
+            published.append(
+                publication(
+                    deals, interval, request.interface, units=units, settlement=request.settlement
+                )
+            )
         return p.ReplyPublication(
             response(ResponseCode.OK, request.request_id, created=self.now),
             market.uri,
@@ -745,6 +775,7 @@ class Market:
             market.energy_unit,
             market.currency,
             tuple(published),
+            request.settlement,
         )
 
 

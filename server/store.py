@@ -93,6 +93,7 @@ from temix.model import (
     TransactionRecord,
 )
 from temix.rules import WHOLE_MARKET_CONTEXT, OfferedTo, TenderRecord
+from temix.settlement import PriceKind
 from temix.states import TenderStatus
 
 SQLITE_FILE_NAME = "temix.sqlite3"
@@ -230,15 +231,16 @@ deliveries = Table(
     Index("ix_deliveries_party_period", "party_id", "end_s", "start_s"),
 )
 
-balancing_prices = Table(
-    "balancing_prices",
+market_prices = Table(
+    "market_prices",
     metadata,
+    Column("kind", String(16), primary_key=True, doc="a temix.settlement.PriceKind"),
     Column("market_context", String(URI_WIDTH), primary_key=True),
     Column("location_id", String(ID_WIDTH), primary_key=True),
     Column("start_s", BigInteger, primary_key=True),
     Column("end_s", BigInteger, primary_key=True),
     Column("price", String(64), nullable=False),
-    Index("ix_balancing_prices_period", "market_context", "location_id", "end_s", "start_s"),
+    Index("ix_market_prices_period", "kind", "market_context", "location_id", "end_s", "start_s"),
 )
 
 requests = Table(
@@ -816,7 +818,7 @@ class Unit:
             if _row_during(row, during)
         ]
 
-    # --- deliveries and balancing prices
+    # --- deliveries and market prices
 
     def add_delivery(self, delivery: Delivery, party: str) -> None:
         assert delivery.delivery_id is not None and delivery.created is not None
@@ -862,27 +864,36 @@ class Unit:
                 found.append(delivery)
         return found
 
-    def set_balancing_price(
-        self, market_context: str, location_id: str, interval: Interval, price: Decimal
+    def set_price(
+        self,
+        kind: PriceKind,
+        market_context: str,
+        location_id: str,
+        interval: Interval,
+        price: Decimal,
     ) -> None:
+        """Load one balancing or index price, replacing the one for the same interval."""
         key = {
+            "kind": kind.value,
             "market_context": market_context,
             "location_id": location_id,
             "start_s": _seconds(interval.start),
             "end_s": _seconds(interval.end),
         }
-        condition = [balancing_prices.c[name] == value for name, value in key.items()]
-        self.connection.execute(balancing_prices.delete().where(*condition))
-        self.connection.execute(insert(balancing_prices), {**key, "price": str(price)})
+        condition = [market_prices.c[name] == value for name, value in key.items()]
+        self.connection.execute(market_prices.delete().where(*condition))
+        self.connection.execute(insert(market_prices), {**key, "price": str(price)})
 
-    def balancing_prices(
-        self, market_context: str, location_id: str, period: Interval
+    def prices(
+        self, kind: PriceKind, market_context: str, location_id: str, period: Interval
     ) -> dict[Interval, Decimal]:
+        """The prices of one kind loaded for the node, for intervals that touch ``period``."""
         rows = self.connection.execute(
-            select(balancing_prices).where(
-                balancing_prices.c.market_context == market_context,
-                balancing_prices.c.location_id == location_id,
-                _During((period,)).hull(balancing_prices),
+            select(market_prices).where(
+                market_prices.c.kind == kind.value,
+                market_prices.c.market_context == market_context,
+                market_prices.c.location_id == location_id,
+                _During((period,)).hull(market_prices),
             )
         )
         return {

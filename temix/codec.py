@@ -28,6 +28,9 @@ from lxml import etree
 
 from temix import payloads as p
 from temix.model import (
+    WEEKDAYS,
+    AvailabilitySchedule,
+    AvailableWindow,
     Delivery,
     EnergyUnit,
     Interface,
@@ -47,11 +50,15 @@ from temix.model import (
     Product,
     ProductKind,
     Quote,
+    Recurrence,
     Response,
+    Settlement,
+    SettlementTerm,
     Side,
     SiScale,
     Target,
     Tender,
+    Term,
     TermViolation,
     Transaction,
     TransactiveState,
@@ -70,7 +77,7 @@ from temix.namespaces import (
     XSI,
     prefixed,
 )
-from temix.settlement import BalancingTrade, Publication, SettlementStatement
+from temix.settlement import Publication, SettlementStatement, SettlementTrade
 from temix.xmlsafe import XmlRejected, parse_bytes
 
 _E = TypeVar("_E", bound=Enum)
@@ -514,18 +521,71 @@ def _encode_product(parent: etree._Element, product: Product) -> None:
             _sub(element, _q(EMIX, "currency"), product.currency)
         _sub(element, _q(EMIX, "marketContext"), product.market_context)
         _sub(element, _q(EMIX, "side"), product.side.value)
+    else:
+        _sub(element, _q(EMIX, "optionHolderSide"), option.holder_side.value)
+        _encode_price(element, _q(EMIX, "optionPremium"), option.premium)
+        _encode_price(element, _q(EMIX, "optionStrikePrice"), option.strike_price)
+        _sub(element, _q(EMIX, "optionType"), option.option_type.value)
+        _sub(element, _q(EMIX, "side"), product.side.value)
+        _sub(element, _q(EMIX, "marketContext"), product.market_context)
+        if product.currency is not None:
+            _sub(element, _q(EMIX, "currency"), product.currency)
+    _encode_product_terms(element, product)
+
+
+def _encode_product_terms(element: etree._Element, product: Product) -> None:
+    """``emix:terms``: an option's lead time and availability, and a financial settlement."""
+    option = product.option
+    financial = product.settlement is Settlement.FINANCIAL
+    if option is None and not financial:
         return
-    _sub(element, _q(EMIX, "optionHolderSide"), option.holder_side.value)
-    _encode_price(element, _q(EMIX, "optionPremium"), option.premium)
-    _encode_price(element, _q(EMIX, "optionStrikePrice"), option.strike_price)
-    _sub(element, _q(EMIX, "optionType"), option.option_type.value)
-    _sub(element, _q(EMIX, "side"), product.side.value)
-    _sub(element, _q(EMIX, "marketContext"), product.market_context)
-    if product.currency is not None:
-        _sub(element, _q(EMIX, "currency"), product.currency)
     terms = _sub(element, _q(EMIX, "terms"))
-    notification = _sub(terms, _q(EMIX, "minimumNotificationDuration"))
-    _encode_property(notification, "duration", "duration", format_duration(option.lead_time))
+    if option is not None:
+        _encode_term(terms, MinimumNotification(option.lead_time))
+        if option.availability is not None:
+            _encode_term(terms, option.availability)
+    if financial:
+        _encode_term(terms, SettlementTerm(product.settlement))
+
+
+@dataclass
+class _ProductTerms:
+    lead_time: timedelta = timedelta(0)
+    availability: AvailabilitySchedule | None = None
+    settlement: Settlement = Settlement.PHYSICAL
+
+
+_MINIMUM_NOTIFICATION = _q(EMIX, "minimumNotificationDuration")
+_AVAILABILITY_SCHEDULE = _q(EMIX, "availabilitySchedule")
+_SETTLEMENT_TERM = _q(TEMIX_EXT, "settlement")
+_OPTION_TERMS = (_MINIMUM_NOTIFICATION, _AVAILABILITY_SCHEDULE)
+
+
+def _decode_product_terms(
+    found: tuple[etree._Element, str] | None, *, option: bool
+) -> _ProductTerms:
+    """A product's ``emix:terms``, in any order, each at most once; the option terms only on an
+    option."""
+    result = _ProductTerms()
+    if found is None:
+        return result
+    terms = _Children(*found)
+    seen: set[str] = set()
+    for element, path in terms.take_all((*_OPTION_TERMS, _SETTLEMENT_TERM)):
+        if element.tag in seen:
+            raise DecodeError(path, f"a product has one {prefixed(element.tag)}")
+        seen.add(element.tag)
+        if element.tag in _OPTION_TERMS and not option:
+            raise DecodeError(path, f"only an option has {prefixed(element.tag)}")
+        term = _decode_term(element, path)
+        if isinstance(term, MinimumNotification):
+            result.lead_time = term.duration
+        elif isinstance(term, AvailabilitySchedule):
+            result.availability = term
+        elif isinstance(term, SettlementTerm):
+            result.settlement = term.settlement
+    terms.done()
+    return result
 
 
 def _resolve_xsi_type(element: etree._Element, path: str) -> str:
@@ -577,15 +637,17 @@ def _decode_single_interval(children: _Children) -> tuple[Interval, PowerDescrip
 
 
 def _interval_properties(
-    element: etree._Element, path: str
+    element: etree._Element, path: str, *also: str
 ) -> dict[str, tuple[etree._Element, str]]:
-    """The properties of an ``xcal:interval`` by local name (their order is free)."""
+    """The properties of an ``xcal:interval`` by local name (their order is free): the start,
+    duration, uid and attachment, and the properties named in ``also``."""
     children = _Children(element, path)
     properties, properties_path = children.need(_q(XCAL, "properties"))
     children.done()
     found: dict[str, tuple[etree._Element, str]] = {}
     items = _Children(properties, properties_path)
-    wanted = {_q(XCAL, name) for name in ("dtstart", "duration", "uid", "x-wsCalendar-attach")}
+    names = ("dtstart", "duration", "uid", "x-wsCalendar-attach", *also)
+    wanted = {_q(XCAL, name) for name in names}
     for child, child_path in items.take_all(wanted):
         name = etree.QName(child).localname
         if name in found:
@@ -633,15 +695,16 @@ def _decode_product(element: etree._Element, path: str) -> Product:
         side = _decode_side(children)
         market_context = _text(*children.need(_q(EMIX, "marketContext")))
         currency = _optional_text(children, _q(EMIX, "currency"))
-        lead_time = _decode_lead_time(children.take(_q(EMIX, "terms")))
+        terms = _decode_product_terms(children.take(_q(EMIX, "terms")), option=True)
         try:
             option = OptionTerms(
                 option_type,
                 holder,
                 strike,
                 premium,
-                lead_time,
+                terms.lead_time,
                 calendar.granularity or interval.duration,
+                terms.availability,
             )
         except ModelError as error:
             raise DecodeError(path, str(error)) from None
@@ -651,9 +714,7 @@ def _decode_product(element: etree._Element, path: str) -> Product:
         currency = _optional_text(children, _q(EMIX, "currency"))
         market_context = _text(*children.need(_q(EMIX, "marketContext")))
         side = _decode_side(children)
-        terms = children.take(_q(EMIX, "terms"))
-        if terms is not None:
-            raise DecodeError(terms[1], "the TeMIX profile uses terms only on options")
+        terms = _decode_product_terms(children.take(_q(EMIX, "terms")), option=False)
     children.done()
     try:
         return Product(
@@ -668,6 +729,7 @@ def _decode_product(element: etree._Element, path: str) -> Product:
             integral_only=integral_only,
             option=option,
             related_to=calendar.related_to,
+            settlement=terms.settlement,
         )
     except ModelError as error:
         raise DecodeError(path, str(error)) from None
@@ -676,18 +738,6 @@ def _decode_product(element: etree._Element, path: str) -> Product:
 def _decode_side(children: _Children) -> Side:
     element, path = children.need(_q(EMIX, "side"))
     return _parse_enum(Side, _text(element, path), path)
-
-
-def _decode_lead_time(found: tuple[etree._Element, str] | None) -> timedelta:
-    if found is None:
-        return timedelta(0)
-    terms = _Children(*found)
-    notification = terms.need(_q(EMIX, "minimumNotificationDuration"))
-    terms.done()
-    inner = _Children(*notification)
-    lead_time = _decode_duration_property(*inner.need(_q(XCAL, "duration")))
-    inner.done()
-    return lead_time
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,6 +799,8 @@ def _encode_delivery_content(element: etree._Element, delivery: Delivery) -> Non
     for reading in delivery.readings:
         properties = _sub(_sub(components, _q(XCAL, "interval")), _q(XCAL, "properties"))
         _encode_start_and_duration(properties, reading.interval)
+        if reading.transaction_id is not None:
+            _encode_property(properties, "related-to", "uid", reading.transaction_id)
         attach = _sub(properties, _q(XCAL, "x-wsCalendar-attach"))
         measurement = _sub(attach, _q(EMIX, "measurement"))
         _sub(measurement, _q(EMIX, "quantity"), format_decimal(reading.quantity))
@@ -775,8 +827,10 @@ def _encode_stored_delivery(element: etree._Element, delivery: Delivery) -> None
 
 
 def _decode_reading(element: etree._Element, path: str) -> MeterReading:
-    properties = _interval_properties(element, path)
+    properties = _interval_properties(element, path, "related-to")
     interval = _decode_interval(properties["dtstart"], properties["duration"])
+    related = properties.get("related-to")
+    transaction_id = None if related is None else _decode_property(*related, "uid")[0].strip()
     artifacts = _Children(*properties["x-wsCalendar-attach"])
     measurement = _Children(*artifacts.need(_q(EMIX, "measurement")))
     quantity = _decode_quantity(measurement.need(_q(EMIX, "quantity")))
@@ -788,7 +842,10 @@ def _decode_reading(element: etree._Element, path: str) -> MeterReading:
     point.done()
     artifacts.done()
     return _model(
-        path, lambda: MeterReading(interval, quantity, market_context, interface, power_unit)
+        path,
+        lambda: MeterReading(
+            interval, quantity, market_context, interface, power_unit, transaction_id
+        ),
     )
 
 
@@ -844,6 +901,8 @@ def _encode_market_context(element: etree._Element, context: MarketContext) -> N
         _sub(extension, _q(TEMIX_EXT, "allowedDuration"), format_duration(duration))
     if context.balancing_price_source is not None:
         _sub(extension, _q(TEMIX_EXT, "balancingPriceSource"), context.balancing_price_source)
+    if context.index_price_source is not None:
+        _sub(extension, _q(TEMIX_EXT, "indexPriceSource"), context.index_price_source)
     _sub(extension, _q(TEMIX_EXT, "energyDecimals"), str(context.energy_decimals))
     _sub(extension, _q(TEMIX_EXT, "moneyDecimals"), str(context.money_decimals))
     if context.created is not None:
@@ -880,6 +939,7 @@ def _decode_market_context(element: etree._Element, path: str) -> MarketContext:
         for found in extension.take_all((_q(TEMIX_EXT, "allowedDuration"),))
     )
     balancing = _optional_text(extension, _q(TEMIX_EXT, "balancingPriceSource"))
+    index = _optional_text(extension, _q(TEMIX_EXT, "indexPriceSource"))
     decimals = {}
     for local, what in (("energyDecimals", "energy_decimals"), ("moneyDecimals", "money_decimals")):
         found = extension.take(_q(TEMIX_EXT, local))
@@ -905,35 +965,138 @@ def _decode_market_context(element: etree._Element, path: str) -> MarketContext:
             allowed_products=allowed,
             allowed_durations=durations,
             balancing_price_source=None if balancing is None else balancing.strip(),
+            index_price_source=None if index is None else index.strip(),
             created=created,
             **decimals,
         ),
     )
 
 
-def _encode_term(parent: etree._Element, term: MinimumNotification | MarketGranularity) -> None:
+def _encode_term(parent: etree._Element, term: Term) -> None:
     if isinstance(term, MinimumNotification):
-        element = _sub(parent, _q(EMIX, "minimumNotificationDuration"))
+        element = _sub(parent, _MINIMUM_NOTIFICATION)
         _encode_property(element, "duration", "duration", format_duration(term.duration))
-        return
-    element = _sub(parent, _q(EMIX, "marketGranularity"))
-    _sub(element, _q(EMIX, "quantity"), format_decimal(term.quantity))
-    _encode_power_unit(element, term.power_unit)
+    elif isinstance(term, MarketGranularity):
+        element = _sub(parent, _MARKET_GRANULARITY)
+        _sub(element, _q(EMIX, "quantity"), format_decimal(term.quantity))
+        _encode_power_unit(element, term.power_unit)
+    elif isinstance(term, AvailabilitySchedule):
+        _encode_availability(_sub(parent, _AVAILABILITY_SCHEDULE), term)
+    else:
+        element = _sub(parent, _SETTLEMENT_TERM)
+        _sub(element, _q(TEMIX_EXT, "settlementKind"), term.settlement.value)
 
 
-_TERM_TAGS = (_q(EMIX, "minimumNotificationDuration"), _q(EMIX, "marketGranularity"))
+_MARKET_GRANULARITY = _q(EMIX, "marketGranularity")
+_TERM_TAGS = (_MINIMUM_NOTIFICATION, _MARKET_GRANULARITY, _AVAILABILITY_SCHEDULE, _SETTLEMENT_TERM)
 
 
-def _decode_term(element: etree._Element, path: str) -> MinimumNotification | MarketGranularity:
+def _decode_term(element: etree._Element, path: str) -> Term:
     children = _Children(element, path)
-    if element.tag == _q(EMIX, "minimumNotificationDuration"):
-        duration = _decode_duration_property(*children.need(_q(XCAL, "duration")))
-        children.done()
-        return MinimumNotification(duration)
-    quantity = _decode_quantity(children.need(_q(EMIX, "quantity")))
-    power_unit = _decode_power_unit(*_need_units(children, "powerReal", "the quantity step"))
+    term: Term
+    if element.tag == _MINIMUM_NOTIFICATION:
+        term = MinimumNotification(_decode_duration_property(*children.need(_q(XCAL, "duration"))))
+    elif element.tag == _MARKET_GRANULARITY:
+        quantity = _decode_quantity(children.need(_q(EMIX, "quantity")))
+        power_unit = _decode_power_unit(*_need_units(children, "powerReal", "the quantity step"))
+        term = MarketGranularity(quantity, power_unit)
+    elif element.tag == _AVAILABILITY_SCHEDULE:
+        term = _decode_availability(children)
+    else:
+        kind_element, kind_path = children.need(_q(TEMIX_EXT, "settlementKind"))
+        term = SettlementTerm(_parse_enum(Settlement, _text(kind_element, kind_path), kind_path))
     children.done()
-    return MarketGranularity(quantity, power_unit)
+    return term
+
+
+def _format_clock(moment: datetime) -> str:
+    """A window's wall-clock time (floating, no zone) or UTC instant (with the Z)."""
+    if moment.tzinfo is not None:
+        return format_instant(moment)
+    return moment.isoformat(timespec="seconds")
+
+
+def _parse_clock(text: str, path: str) -> datetime:
+    value = text.strip()
+    if value.endswith("Z"):
+        return _parse_datetime(value, path, utc_only=True)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise DecodeError(path, f"{value!r} is not a date-time") from None
+    if moment.tzinfo is not None or moment.microsecond:
+        raise DecodeError(
+            path, f"{value!r} must be a whole-second wall-clock time or a UTC time ending in Z"
+        )
+    return moment
+
+
+def _encode_availability(element: etree._Element, schedule: AvailabilitySchedule) -> None:
+    components = _sub(_sub(element, _q(XCAL, "vavailability")), _q(XCAL, "components"))
+    for window in schedule.windows:
+        properties = _sub(_sub(components, _q(XCAL, "available")), _q(XCAL, "properties"))
+        _encode_property(properties, "dtstart", "date-time", _format_clock(window.start))
+        _encode_property(properties, "duration", "duration", format_duration(window.duration))
+        if window.repeats is None:
+            continue
+        recur = _sub(_sub(properties, _q(XCAL, "rrule")), _q(XCAL, "recur"))
+        _sub(recur, _q(XCAL, "freq"), window.repeats.value)
+        if window.until is not None:
+            _sub(_sub(recur, _q(XCAL, "until")), _q(XCAL, "date-time"), _format_clock(window.until))
+        for day in sorted(window.weekdays):
+            _sub(recur, _q(XCAL, "byday"), WEEKDAYS[day])
+
+
+def _decode_availability(children: _Children) -> AvailabilitySchedule:
+    availability, availability_path = children.need(_q(XCAL, "vavailability"))
+    inner = _Children(availability, availability_path)
+    components = _Children(*inner.need(_q(XCAL, "components")))
+    inner.done()
+    windows = tuple(
+        _decode_window(*found) for found in components.take_all((_q(XCAL, "available"),))
+    )
+    components.done()
+    return _model(availability_path, lambda: AvailabilitySchedule(windows))
+
+
+def _decode_window(element: etree._Element, path: str) -> AvailableWindow:
+    outer = _Children(element, path)
+    properties, properties_path = outer.need(_q(XCAL, "properties"))
+    outer.done()
+    found: dict[str, tuple[etree._Element, str]] = {}
+    items = _Children(properties, properties_path)
+    for child, child_path in items.take_all(
+        {_q(XCAL, n) for n in ("dtstart", "duration", "rrule")}
+    ):
+        name = etree.QName(child).localname
+        if name in found:
+            raise DecodeError(child_path, f"an availability window has one xcal:{name}")
+        found[name] = (child, child_path)
+    items.done()
+    for name in ("dtstart", "duration"):
+        if name not in found:
+            raise DecodeError(properties_path, f"an availability window needs xcal:{name}")
+    start = _parse_clock(*_decode_property(*found["dtstart"], "date-time"))
+    duration = _decode_duration_property(*found["duration"])
+    repeats, until, weekdays = None, None, frozenset[int]()
+    if "rrule" in found:
+        rule = _Children(*found["rrule"])
+        recur = _Children(*rule.need(_q(XCAL, "recur")))
+        rule.done()
+        freq_element, freq_path = recur.need(_q(XCAL, "freq"))
+        repeats = _parse_enum(Recurrence, _text(freq_element, freq_path), freq_path)
+        until_found = recur.take(_q(XCAL, "until"))
+        if until_found is not None:
+            until = _parse_clock(*_decode_property(*until_found, "date-time"))
+        days = []
+        for day_element, day_path in recur.take_all((_q(XCAL, "byday"),)):
+            code = _text(day_element, day_path).strip()
+            if code not in WEEKDAYS:
+                raise DecodeError(day_path, f"{code!r} is not a weekday code (MO to SU)")
+            days.append(WEEKDAYS.index(code))
+        recur.done()
+        weekdays = frozenset(days)
+    return _model(path, lambda: AvailableWindow(start, duration, repeats, weekdays, until))
 
 
 def _encode_response(element: etree._Element, response: Response) -> None:
@@ -1057,7 +1220,7 @@ def _decode_position(element: etree._Element, path: str) -> Position:
     return Position(interval, net_rate, energy_amount, cost)
 
 
-def _encode_balancing_trade(element: etree._Element, trade: BalancingTrade) -> None:
+def _encode_balancing_trade(element: etree._Element, trade: SettlementTrade) -> None:
     _encode_start_and_duration(element, trade.interval)
     _sub(element, _q(TEMIX_EXT, "side"), trade.side.value)
     _sub(element, _q(TEMIX_EXT, "rate"), format_decimal(trade.rate))
@@ -1066,7 +1229,7 @@ def _encode_balancing_trade(element: etree._Element, trade: BalancingTrade) -> N
     _sub(element, _q(TEMIX_EXT, "amount"), format_decimal(trade.amount))
 
 
-def _decode_balancing_trade(element: etree._Element, path: str) -> BalancingTrade:
+def _decode_balancing_trade(element: etree._Element, path: str) -> SettlementTrade:
     children = _Children(element, path)
     interval = _decode_start_and_duration(children)
     side_element, side_path = children.need(_q(TEMIX_EXT, "side"))
@@ -1076,7 +1239,7 @@ def _decode_balancing_trade(element: etree._Element, path: str) -> BalancingTrad
     energy_amount = _decode_number(children.need(_q(TEMIX_EXT, "energy")))
     amount = _decode_number(children.need(_q(TEMIX_EXT, "amount")))
     children.done()
-    return BalancingTrade(interval, side, rate, price, energy_amount, amount)
+    return SettlementTrade(interval, side, rate, price, energy_amount, amount)
 
 
 _PUBLISHED_PRICES = ("averagePrice", "minPrice", "maxPrice")
@@ -1208,9 +1371,25 @@ _POSITION = _element(_q(TEMIX_EXT, "position"), _encode_position, _decode_positi
 _FORWARD_COST = _decimal_kind(_q(TEMIX_EXT, "forwardCost"))
 _BALANCING_COST = _decimal_kind(_q(TEMIX_EXT, "balancingCost"))
 _PREMIUMS = _decimal_kind(_q(TEMIX_EXT, "premiums"))
+_FINANCIAL_COST = _decimal_kind(_q(TEMIX_EXT, "financialCost"))
+_CASH_OUT_COST = _decimal_kind(_q(TEMIX_EXT, "cashOutCost"))
 _TOTAL = _decimal_kind(_q(TEMIX_EXT, "total"))
 _BALANCING_TRADE = _element(
     _q(TEMIX_EXT, "balancingTrade"), _encode_balancing_trade, _decode_balancing_trade
+)
+_CASH_OUT = _element(_q(TEMIX_EXT, "cashOut"), _encode_balancing_trade, _decode_balancing_trade)
+
+
+def _encode_settlement_kind(element: etree._Element, value: Settlement) -> None:
+    element.text = value.value
+
+
+def _decode_settlement_kind(element: etree._Element, path: str) -> Settlement:
+    return _parse_enum(Settlement, _text(element, path), path)
+
+
+_SETTLEMENT_KIND = _element(
+    _q(TEMIX_EXT, "settlementKind"), _encode_settlement_kind, _decode_settlement_kind
 )
 _PUBLICATION = _element(_q(TEMIX_EXT, "publication"), _encode_publication, _decode_publication)
 _POWER_UNIT = _Kind(
@@ -1232,6 +1411,7 @@ _ENERGY_UNIT = _Kind(
 class _Occurs(Enum):
     ONE = "exactly one"
     OPTIONAL = "at most one"
+    DEFAULT = "at most one, absent meaning the payload's default"
     MANY = "any number"
     SOME = "at least one"
     LIST = "an optional list wrapper"
@@ -1303,12 +1483,16 @@ def _settlement_reply(values: dict[str, Any]) -> p.ReplySettlement:
             values.pop("balancing_cost"),
             values.pop("premiums"),
             values.pop("balancing_trades"),
+            values.pop("financial_cost"),
+            values.pop("cash_out_cost"),
+            values.pop("cash_outs"),
         )
         total = values.pop("total")
         if total != statement.total:
             raise ModelError(
                 f"tmx:total is {format_decimal(total)} but tmx:forwardCost + tmx:balancingCost"
-                f" + tmx:premiums is {format_decimal(statement.total)}"
+                " + tmx:premiums + tmx:financialCost + tmx:cashOutCost is "
+                f"{format_decimal(statement.total)}"
             )
     return p.ReplySettlement(statement=statement, **values)
 
@@ -1326,9 +1510,10 @@ def _publication_reply(values: dict[str, Any]) -> p.ReplyPublication:
     return p.ReplyPublication(publications=publications, **values)
 
 
-ONE, OPTIONAL, MANY, SOME, LIST = (
+ONE, OPTIONAL, DEFAULT, MANY, SOME, LIST = (
     _Occurs.ONE,
     _Occurs.OPTIONAL,
+    _Occurs.DEFAULT,
     _Occurs.MANY,
     _Occurs.SOME,
     _Occurs.LIST,
@@ -1556,6 +1741,7 @@ _PAYLOADS: Mapping[type, _Form] = {
             ("market_context", _MARKET_CONTEXT_URI),
             ("interface", _INTERFACE),
             ("intervals", _TMX_INTERVAL, SOME),
+            ("settlement", _SETTLEMENT_KIND, DEFAULT),
         ),
     ),
     p.ReplyPosition: _Form(
@@ -1569,6 +1755,7 @@ _PAYLOADS: Mapping[type, _Form] = {
                 ("power_unit", _POWER_UNIT),
                 ("energy_unit", _ENERGY_UNIT),
                 ("currency", _CURRENCY),
+                ("settlement", _SETTLEMENT_KIND, DEFAULT),
                 ("positions", _POSITION, MANY),
             ),
         ),
@@ -1600,8 +1787,11 @@ _PAYLOADS: Mapping[type, _Form] = {
                 ("forward_cost", _FORWARD_COST),
                 ("balancing_cost", _BALANCING_COST),
                 ("premiums", _PREMIUMS),
+                ("financial_cost", _FINANCIAL_COST),
+                ("cash_out_cost", _CASH_OUT_COST),
                 ("total", _TOTAL),
                 ("balancing_trades", _BALANCING_TRADE, MANY),
+                ("cash_outs", _CASH_OUT, MANY),
             ),
         ),
         values=_settlement_reply_values,
@@ -1615,6 +1805,7 @@ _PAYLOADS: Mapping[type, _Form] = {
             ("market_context", _MARKET_CONTEXT_URI),
             ("interface", _INTERFACE),
             ("intervals", _TMX_INTERVAL, SOME),
+            ("settlement", _SETTLEMENT_KIND, DEFAULT),
         ),
     ),
     p.ReplyPublication: _Form(
@@ -1627,6 +1818,7 @@ _PAYLOADS: Mapping[type, _Form] = {
                 ("power_unit", _POWER_UNIT),
                 ("energy_unit", _ENERGY_UNIT),
                 ("currency", _CURRENCY),
+                ("settlement", _SETTLEMENT_KIND, DEFAULT),
                 ("publications", _PUBLICATION, MANY),
             ),
         ),
@@ -1669,6 +1861,8 @@ def _write_fields(
         elif field.occurs is _Occurs.OPTIONAL:
             if value is not None:
                 field.kind.write(parent, value)
+        elif field.occurs is _Occurs.DEFAULT:
+            field.kind.write(parent, value)
         elif field.occurs is _Occurs.LIST:
             if value:
                 field.kind.write(parent, value)
@@ -1719,6 +1913,10 @@ def _read_fields(
         elif field.occurs is _Occurs.OPTIONAL:
             found = _take_one(children, kind)
             values[field.name] = None if found is None else kind.decode(*found)
+        elif field.occurs is _Occurs.DEFAULT:
+            found = _take_one(children, kind)
+            if found is not None:
+                values[field.name] = kind.decode(*found)
         elif field.occurs is _Occurs.LIST:
             found = _take_one(children, kind)
             values[field.name] = () if found is None else kind.decode(*found)

@@ -57,6 +57,18 @@ class OptionType(StrEnum):
     PUT = "put"
 
 
+class Settlement(StrEnum):
+    """How a deal settles (TeMIX paper 2.5, 2.10, 2.11).
+
+    A physical deal is an obligation to deliver: its position is compared with metered delivery
+    and the difference balanced. A financial (cash-settled) deal delivers nothing: its position
+    is cashed out at the market's index price, so it is a hedge, not a delivery.
+    """
+
+    PHYSICAL = "physical"
+    FINANCIAL = "financial"
+
+
 class ProductKind(StrEnum):
     """The four TeMIX products of EMIX-377."""
 
@@ -378,6 +390,7 @@ class OptionTerms:
     premium: Decimal
     lead_time: timedelta
     granularity: timedelta
+    availability: AvailabilitySchedule | None = None
 
     def __post_init__(self) -> None:
         _decimal(self.strike_price, "a strike price")
@@ -387,6 +400,100 @@ class OptionTerms:
         _require(self.granularity > timedelta(0), "an option granularity must be positive")
         for what, value in (("lead time", self.lead_time), ("granularity", self.granularity)):
             _require(value % timedelta(seconds=1) == timedelta(0), f"{what} must be whole seconds")
+
+
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+"""iCalendar weekday codes, Monday first, as ``date.weekday()`` numbers them."""
+
+
+class Recurrence(StrEnum):
+    """How often an availability window repeats (the iCalendar FREQ values the profile takes)."""
+
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
+
+
+@dataclass(frozen=True)
+class AvailableWindow:
+    """One ``xcal:available`` component: a window of time when an option may be exercised.
+
+    ``start`` is the first window's opening as a wall-clock time in the market context's time
+    zone (naive), or as a UTC instant (aware). The window lasts ``duration`` of elapsed time and
+    opens once, or (``repeats``) every day or every week, on ``weekdays`` (``date.weekday()``
+    numbers; none means every day, or the start's weekday for a weekly window), for windows
+    opening on or before ``until`` (in the same clock as ``start``).
+    """
+
+    start: datetime
+    duration: timedelta
+    repeats: Recurrence | None = None
+    weekdays: frozenset[int] = frozenset()
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.duration > timedelta(0), "an availability window must have a length")
+        _require(self.duration <= timedelta(days=7), "an availability window is at most 7 days")
+        _require(
+            self.duration % timedelta(seconds=1) == timedelta(0),
+            "an availability window is whole seconds long",
+        )
+        _require(all(day in range(7) for day in self.weekdays), "weekdays are numbered 0 to 6")
+        _require(
+            self.repeats is not None or not self.weekdays,
+            "only a repeating availability window names weekdays",
+        )
+        if self.start.tzinfo is not None:
+            object.__setattr__(self, "start", _utc(self.start, "an availability start"))
+        if self.until is not None:
+            _require(
+                (self.until.tzinfo is None) == (self.start.tzinfo is None),
+                "an availability window's until is on the same clock as its start",
+            )
+            if self.until.tzinfo is not None:
+                object.__setattr__(self, "until", _utc(self.until, "an availability until"))
+
+    def _opens_on(self, day: date) -> bool:
+        first = self.start.date()
+        if day < first:
+            return False
+        if self.repeats is None:
+            return day == first
+        if self.repeats is Recurrence.WEEKLY:
+            return day.weekday() in (self.weekdays or {first.weekday()})
+        return not self.weekdays or day.weekday() in self.weekdays
+
+    def holds(self, interval: Interval, time_zone: str) -> bool:
+        """Whether one of the windows, opened in ``time_zone`` (or UTC when ``start`` is an
+        instant), contains the whole of ``interval``."""
+        zone = UTC if self.start.tzinfo is not None else ZoneInfo(time_zone)
+        clock_start = self.start.replace(tzinfo=None)
+        clock_until = None if self.until is None else self.until.replace(tzinfo=None)
+        latest = interval.start.astimezone(zone).date()
+        for back in range(self.duration.days + 2):
+            day = latest - timedelta(days=back)
+            if not self._opens_on(day):
+                continue
+            opening = datetime.combine(day, clock_start.time())
+            if clock_until is not None and opening > clock_until:
+                continue
+            opens = opening.replace(tzinfo=zone).astimezone(UTC)
+            if opens <= interval.start and interval.end <= opens + self.duration:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class AvailabilitySchedule:
+    """The ``emix:availabilitySchedule`` term: an option may be exercised only for times that
+    lie wholly inside one of its windows (TeMIX paper table 4, "Option Exercise")."""
+
+    windows: tuple[AvailableWindow, ...]
+
+    def __post_init__(self) -> None:
+        _require(len(self.windows) > 0, "an availability schedule has at least one window")
+
+    def holds(self, interval: Interval, time_zone: str) -> bool:
+        return any(window.holds(interval, time_zone) for window in self.windows)
 
 
 def _currency(code: str | None) -> None:
@@ -401,7 +508,9 @@ class Product:
     """One TeMIX product over one delivery interval, in one transactive state.
 
     ``side`` is the side of the party that wrote it. ``option`` makes it an option product;
-    ``related_to`` names the option transaction an exercise belongs to.
+    ``related_to`` names the option transaction an exercise belongs to. ``settlement`` says
+    whether the deal delivers (physical) or is cashed out (financial); an option's exercises
+    settle as the option does.
     """
 
     uid: str
@@ -415,6 +524,7 @@ class Product:
     integral_only: bool | None = None
     option: OptionTerms | None = None
     related_to: str | None = None
+    settlement: Settlement = Settlement.PHYSICAL
 
     def __post_init__(self) -> None:
         _require(bool(self.uid.strip()), "a product needs a uid")
@@ -547,13 +657,18 @@ class TransactionRecord:
 
 @dataclass(frozen=True)
 class MeterReading:
-    """One metered interval of a delivery: the average rate measured at an interface."""
+    """One metered interval of a delivery: the average rate measured at an interface.
+
+    ``transaction_id`` names the transaction the reading delivers against, when the reporter
+    says so (``xcal:related-to``); settlement nets readings at the interface either way.
+    """
 
     interval: Interval
     quantity: Decimal
     market_context: str
     interface: Interface
     power_unit: PowerUnit = field(default_factory=PowerUnit)
+    transaction_id: str | None = None
 
     def __post_init__(self) -> None:
         _decimal(self.quantity, "a metered quantity")
@@ -599,6 +714,7 @@ class MarketContext:
     allowed_products: frozenset[ProductKind] = frozenset(ProductKind)
     allowed_durations: tuple[timedelta, ...] = ()
     balancing_price_source: str | None = None
+    index_price_source: str | None = None
     energy_decimals: int = 6
     money_decimals: int = 2
     created: datetime | None = None
@@ -637,7 +753,14 @@ class MarketGranularity:
     power_unit: PowerUnit = field(default_factory=PowerUnit)
 
 
-Term = MinimumNotification | MarketGranularity
+@dataclass(frozen=True)
+class SettlementTerm:
+    """The ``tmx:settlement`` term: how a product settles (see :class:`Settlement`)."""
+
+    settlement: Settlement
+
+
+Term = MinimumNotification | MarketGranularity | AvailabilitySchedule | SettlementTerm
 
 
 @dataclass(frozen=True)
@@ -675,7 +798,8 @@ class Position:
 
     ``net_rate`` is sells minus buys (positive: the party is a net seller), ``energy`` the
     same over the interval, ``cost`` the money received for sells minus the money paid for
-    buys.
+    buys. A position is of one ``settlement``: physical and financial deals are never netted
+    together.
     """
 
     interval: Interval

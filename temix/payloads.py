@@ -19,6 +19,7 @@ from temix.model import (
     PowerUnit,
     Quote,
     Response,
+    Settlement,
     Target,
     Tender,
     Transaction,
@@ -261,12 +262,15 @@ class ReplyMarketContext:
 
 @dataclass(frozen=True)
 class RequestPosition:
+    """Positions of one ``settlement``: physical and financial are asked for apart."""
+
     request_id: str
     requestor_party_id: str
     party_id: str
     market_context: str
     interface: Interface
     intervals: tuple[Interval, ...]
+    settlement: Settlement = Settlement.PHYSICAL
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,7 @@ class ReplyPosition:
     energy_unit: EnergyUnit | None = None
     currency: str | None = None
     positions: tuple[Position, ...] = ()
+    settlement: Settlement = Settlement.PHYSICAL
 
     def __post_init__(self) -> None:
         _all_or_none(
@@ -337,11 +342,14 @@ class ReplySettlement:
 
 @dataclass(frozen=True)
 class RequestPublication:
+    """Publications of one ``settlement``: physical and financial prices are published apart."""
+
     request_id: str
     requestor_party_id: str
     market_context: str
     interface: Interface
     intervals: tuple[Interval, ...]
+    settlement: Settlement = Settlement.PHYSICAL
 
 
 @dataclass(frozen=True)
@@ -355,6 +363,7 @@ class ReplyPublication:
     energy_unit: EnergyUnit | None = None
     currency: str | None = None
     publications: tuple[Publication, ...] = ()
+    settlement: Settlement = Settlement.PHYSICAL
 
     def __post_init__(self) -> None:
         _all_or_none(

@@ -19,6 +19,11 @@ sums the transport transactions on exactly that path, sells minus buys, with the
 transport path names nodes by id, so its ends match any ``Location`` with that id; a power
 transaction matches only the very same ``Location`` (id and kind).
 
+Physical and financial (TeMIX paper 2.5, 2.10): a party's physical deals and its financial
+(cash-settled) deals are separate positions, never netted together; each is asked for by its
+``Settlement``, physical by default. Only the physical position is compared with metered
+delivery (``temix.settlement``).
+
 Options deliver nothing until exercised: an option transaction is not in any position, its
 exercises count like power or transport transactions, and premiums belong to settlement.
 
@@ -54,6 +59,7 @@ from temix.model import (
     Position,
     PowerUnit,
     Product,
+    Settlement,
     Side,
     Transaction,
     TransactionRecord,
@@ -179,15 +185,25 @@ def priced_energy(deal: Deal, seconds: int) -> Fraction:
 
 
 class Holdings:
-    """A party's deals that show at one interface (options left out), sorted by start: looked
-    at once, then asked for any number of intervals. An interval reads only the deals that
-    start before it ends and after it starts less the longest deal's duration, so a day of 288
-    five-minute positions does not weigh every deal 288 times."""
+    """A party's deals of one settlement that show at one interface (options left out), sorted
+    by start: looked at once, then asked for any number of intervals. An interval reads only the
+    deals that start before it ends and after it starts less the longest deal's duration, so a
+    day of 288 five-minute positions does not weigh every deal 288 times."""
 
-    def __init__(self, deals: Iterable[Deal], party_id: str, interface: Interface) -> None:
+    def __init__(
+        self,
+        deals: Iterable[Deal],
+        party_id: str,
+        interface: Interface,
+        settlement: Settlement = Settlement.PHYSICAL,
+    ) -> None:
         held = []
         for deal in deals:
-            if deal.party_id != party_id or deal.is_option:
+            if (
+                deal.party_id != party_id
+                or deal.is_option
+                or deal.product.settlement is not settlement
+            ):
                 continue
             leg = leg_at(deal, interface)
             if leg is not None:
@@ -196,6 +212,19 @@ class Holdings:
         self._held = held
         self._starts = [deal.product.interval.start for deal, _ in held]
         self._longest = max((deal.product.interval.duration for deal, _ in held), default=_SECOND)
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
+
+    def spans(self, period: Interval) -> list[Interval]:
+        """The parts of ``period`` in which each held deal delivers, one per deal."""
+        return [
+            Interval.between(
+                max(deal.product.interval.start, period.start),
+                min(deal.product.interval.end, period.end),
+            )
+            for deal, _ in self._overlapping(period)
+        ]
 
     def _overlapping(self, interval: Interval) -> list[tuple[Deal, Leg]]:
         first = bisect_right(self._starts, _earlier(interval.start, self._longest))
@@ -267,9 +296,10 @@ def exact_position(
     interval: Interval,
     *,
     units: MarketUnits = DEFAULT_UNITS,
+    settlement: Settlement = Settlement.PHYSICAL,
 ) -> ExactPosition:
     """The net position of ``party_id`` at ``interface`` over ``interval``, exactly."""
-    return Holdings(deals, party_id, interface).exact(interval, units=units)
+    return Holdings(deals, party_id, interface, settlement).exact(interval, units=units)
 
 
 def position(
@@ -279,9 +309,10 @@ def position(
     interval: Interval,
     *,
     units: MarketUnits = DEFAULT_UNITS,
+    settlement: Settlement = Settlement.PHYSICAL,
 ) -> Position:
     """The written net position of ``party_id`` at ``interface`` over ``interval``."""
-    return Holdings(deals, party_id, interface).over(interval, units=units)
+    return Holdings(deals, party_id, interface, settlement).over(interval, units=units)
 
 
 def positions(
@@ -291,9 +322,10 @@ def positions(
     intervals: Iterable[Interval],
     *,
     units: MarketUnits = DEFAULT_UNITS,
+    settlement: Settlement = Settlement.PHYSICAL,
 ) -> tuple[Position, ...]:
     """The written net positions over each of ``intervals``, in order."""
-    holdings = Holdings(deals, party_id, interface)
+    holdings = Holdings(deals, party_id, interface, settlement)
     return tuple(holdings.over(interval, units=units) for interval in intervals)
 
 
@@ -303,6 +335,7 @@ def net_positions(
     interval: Interval,
     *,
     units: MarketUnits = DEFAULT_UNITS,
+    settlement: Settlement = Settlement.PHYSICAL,
 ) -> dict[str, ExactPosition]:
     """Every dealing party's exact position, by party id.
 
@@ -312,6 +345,8 @@ def net_positions(
     """
     stored: Sequence[Deal] = tuple(deals)
     return {
-        party_id: exact_position(stored, party_id, interface, interval, units=units)
+        party_id: exact_position(
+            stored, party_id, interface, interval, units=units, settlement=settlement
+        )
         for party_id in sorted({deal.party_id for deal in stored})
     }

@@ -45,6 +45,8 @@ from temix.model import (
     Product,
     Quote,
     Response,
+    Settlement,
+    SettlementTerm,
     Side,
     Tender,
     TermViolation,
@@ -188,8 +190,9 @@ def check_fits_market(product: Product, market: MarketContext | None) -> Refusal
     ``market`` is the market context registered under the product's market context URI, or
     None when no market context is (404). Every other misfit is a 422: the market context URI,
     currency (a product without one uses the market's), power and energy units, product kind,
-    interval alignment and duration in the market's time zone, and quantity step (reported as
-    the EMIX ``marketGranularity`` term).
+    interval alignment and duration in the market's time zone, quantity step (reported as
+    the EMIX ``marketGranularity`` term), and a financial product in a market that declares no
+    index price to cash it out at (reported as the ``tmx:settlement`` term).
     """
     if market is None:
         return Refusal(ResponseCode.UNKNOWN, f"unknown market context {product.market_context}")
@@ -221,6 +224,14 @@ def check_fits_market(product: Product, market: MarketContext | None) -> Refusal
                 f"quantity {_rate(description.quantity, description.power_unit)} is not a "
                 f"multiple of the market granularity {step}",
                 MarketGranularity(market.quantity_step, market.power_unit),
+            )
+        )
+    if product.settlement is Settlement.FINANCIAL and market.index_price_source is None:
+        terms.append(
+            TermViolation(
+                f"market context {market.uri} declares no index price, so a financial "
+                "(cash-settled) product cannot be cashed out in it",
+                SettlementTerm(Settlement.FINANCIAL),
             )
         )
     if not violations and not terms:
@@ -391,7 +402,7 @@ def _exercised_rate(granule: Interval, earlier_exercises: Sequence[Transaction])
 
 
 def _exercise_timing_refusal(
-    delivery: Interval, terms: OptionTerms, sub_interval: Interval, now: datetime
+    delivery: Interval, terms: OptionTerms, sub_interval: Interval, now: datetime, time_zone: str
 ) -> Refusal | None:
     granularity = terms.granularity
     lead_time = terms.lead_time
@@ -414,6 +425,16 @@ def _exercise_timing_refusal(
             ResponseCode.TERMS_VIOLATED,
             f"an exercise of {format_duration(sub_interval.duration)} is not a whole number of "
             f"the option's temporal granularity {format_duration(granularity)}",
+        )
+    availability = terms.availability
+    if availability is not None and not availability.holds(sub_interval, time_zone):
+        description = (
+            f"an exercise from {format_instant(sub_interval.start)} for "
+            f"{format_duration(sub_interval.duration)} is outside the option's availability "
+            f"schedule (its wall-clock times are in {time_zone})"
+        )
+        return Refusal(
+            ResponseCode.TERMS_VIOLATED, description, (TermViolation(description, availability),)
         )
     deadline = sub_interval.start - lead_time
     if now > deadline:
@@ -438,13 +459,17 @@ def exercise_option(
     transaction_id: str,
     now: datetime,
     earlier_exercises: Sequence[Transaction] = (),
+    *,
+    time_zone: str = "UTC",
 ) -> TransactionRecord | Refusal:
     """The underlying transaction made when ``party`` exercises ``option`` at ``now``.
 
     Only the holder (the party on the option's holder side) exercises, within the option's
     delivery interval, for sub-intervals that are whole multiples of its temporal granularity
-    counted from its start, at least its lead time ahead (``now <= start - lead time``), at up
-    to its rate, counting ``earlier_exercises`` of this option in every granule. The result is
+    counted from its start, wholly inside its availability schedule when it has one (wall-clock
+    times in ``time_zone``, the market context's), at least its lead time ahead
+    (``now <= start - lead time``), at up to its rate, counting ``earlier_exercises`` of this
+    option in every granule. The result is
     the underlying power or transport product at the strike price between holder and writer,
     written from the holder's side: in a call the holder buys, in a put it sells.
     """
@@ -464,7 +489,7 @@ def exercise_option(
         )
     if rate <= 0:
         return Refusal(ResponseCode.BAD_REQUEST, f"the exercised rate {rate} is not positive")
-    timing = _exercise_timing_refusal(product.interval, terms, sub_interval, now)
+    timing = _exercise_timing_refusal(product.interval, terms, sub_interval, now, time_zone)
     if timing is not None:
         return timing
     unit = product.description.power_unit
@@ -493,7 +518,7 @@ def exercise(
     """The exercise of ``rate`` of ``option`` over ``sub_interval``, as the holder submits it
     and :func:`exercise_option` makes it: the underlying power or transport product at the
     strike price, in state exercise, from the holder's side (in a call the holder buys, in a
-    put it sells), related to the option transaction."""
+    put it sells), related to the option transaction, settling as the option does."""
     product = option.product
     terms = product.option
     if terms is None:
@@ -512,3 +537,33 @@ def exercise(
         related_to=option.transaction_id,
     )
     return Transaction(transaction_id, underlying)
+
+
+def check_delivered_against(
+    transaction_id: str, record: TransactionRecord | None, party: str
+) -> Refusal | None:
+    """None when ``party`` may report metered delivery against the transaction it names.
+
+    A financial (cash-settled) deal carries no delivery obligation and an option delivers only
+    through its exercises, so readings naming either are refused, as are readings naming a
+    transaction the reporter is not a party to.
+    """
+    if record is None or party not in (record.buyer, record.seller):
+        return Refusal(ResponseCode.UNKNOWN, f"{party} holds no transaction {transaction_id}")
+    product = record.transaction.product
+    if product.settlement is Settlement.FINANCIAL:
+        description = (
+            f"transaction {transaction_id} is financial (cash-settled): it carries no delivery "
+            "obligation, so no delivery is reported against it"
+        )
+        return Refusal(
+            ResponseCode.TERMS_VIOLATED,
+            description,
+            (TermViolation(description, SettlementTerm(Settlement.FINANCIAL)),),
+        )
+    if product.option is not None:
+        return Refusal(
+            ResponseCode.TERMS_VIOLATED,
+            f"transaction {transaction_id} is an option: it delivers only through its exercises",
+        )
+    return None

@@ -37,7 +37,7 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
-from temix.settlement import BalancingTrade, Publication, SettlementStatement
+from temix.settlement import Publication, SettlementStatement, SettlementTrade
 
 identifiers = st.from_regex(r"[A-Za-z][A-Za-z0-9._:-]{0,20}", fullmatch=True)
 uris = st.builds(lambda name: f"http://market.example/{name}", identifiers)
@@ -185,7 +185,7 @@ optional_id = st.none() | identifiers
 
 money = _decimals("-1000000", "1000000", 4)
 balancing_trades = st.builds(
-    BalancingTrade,
+    SettlementTrade,
     intervals,
     st.sampled_from(list(Side)),
     rates,

@@ -44,6 +44,7 @@ from temix.model import (
 )
 from temix.schemas import WSDL
 from temix.server.store import Store, sqlite_url
+from temix.settlement import PriceKind
 from temix.wssecurity import WSSE
 
 MARKET = market.MARKET
@@ -201,7 +202,7 @@ def test_delivery_is_reported_and_settled_against_the_transactions(rep, customer
 
     store = Store.open(server.database_url)
     with store.transaction() as unit:
-        unit.set_balancing_price(MARKET, NODE.id, FORWARD_HOUR, Decimal("60"))
+        unit.set_price(PriceKind.BALANCING, MARKET, NODE.id, FORWARD_HOUR, Decimal("60"))
     store.close()
     settled = customer.request_settlement(MARKET, NODE, FORWARD_HOUR)
     assert settled.statement is not None

@@ -33,7 +33,7 @@ from temix.model import (
 )
 from temix.namespaces import PREFIXES
 from temix.schemas import EXAMPLES_VALID
-from temix.settlement import BalancingTrade, Publication, SettlementStatement
+from temix.settlement import Publication, SettlementStatement, SettlementTrade
 
 MARKET = "http://market.example/retail"
 THREE_PM = datetime(2026, 7, 1, 15, tzinfo=UTC)
@@ -274,10 +274,10 @@ def _statement() -> SettlementStatement:
         balancing_cost=Decimal("5.50"),
         premiums=Decimal("-2.25"),
         balancing_trades=(
-            BalancingTrade(
+            SettlementTrade(
                 FIRST_HOUR, Side.SELL, Decimal("0.2"), Decimal("75.00"), Decimal("0.2"), Decimal(15)
             ),
-            BalancingTrade(
+            SettlementTrade(
                 SECOND_HOUR,
                 Side.BUY,
                 Decimal("0.1"),
@@ -313,6 +313,8 @@ def test_a_settlement_reply_writes_the_statement_after_the_response_with_its_tot
         "forwardCost",
         "balancingCost",
         "premiums",
+        "financialCost",
+        "cashOutCost",
         "total",
         "balancingTrade",
         "balancingTrade",
@@ -370,7 +372,7 @@ SETTLEMENT_TEXT = (EXAMPLES_VALID / "reply-settlement.xml").read_text()
             "<tmx:total>124.25</tmx:total>",
             "<tmx:total>124.26</tmx:total>",
             "/tmx:eiReplySettlement",
-            "tmx:total is 124.26 but tmx:forwardCost + tmx:balancingCost + tmx:premiums is",
+            "tmx:total is 124.26 but tmx:forwardCost + tmx:balancingCost + tmx:premiums",
         ),
         (
             "<tmx:total>124.25</tmx:total>",

@@ -17,6 +17,7 @@ from temix.keys import KeyAlgorithm, KeyDirectory
 from temix.model import Interval
 from temix.schemas import EXAMPLES_VALID
 from temix.server.store import Store, sqlite_url
+from temix.settlement import PriceKind
 
 RETAIL = "http://market.example/temix/retail"
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,9 @@ def test_balancing_prices_load_from_csv(data_dir: Path, tmp_path: Path) -> None:
     start = datetime(2026, 7, 1, 15, 0, tzinfo=UTC)
     store = _store(data_dir)
     with store.transaction(write=False) as unit:
-        found = unit.balancing_prices(MARKET, "NODE-A", Interval(start, timedelta(minutes=10)))
+        found = unit.prices(
+            PriceKind.BALANCING, MARKET, "NODE-A", Interval(start, timedelta(minutes=10))
+        )
     store.close()
     five = timedelta(minutes=5)
     assert found == {

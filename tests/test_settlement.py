@@ -30,9 +30,9 @@ from temix.model import (
 )
 from temix.positions import Deal, deals_of, position
 from temix.settlement import (
-    BalancingTrade,
     Publication,
     SettlementError,
+    SettlementTrade,
     publication,
     settle,
 )
@@ -64,7 +64,7 @@ def test_emix_377_a_quarter_hour_surplus_of_0_05_mwh_is_sold_at_the_balancing_pr
     delivery = metered(True, (QUARTERS[0], "1.2"), *((q, "1") for q in QUARTERS[1:]))
     statement = settle(deals, [delivery], "generator", NODE_A, BLOCK, {QUARTERS[0]: Decimal(90)})
     assert statement.balancing_trades == (
-        BalancingTrade(
+        SettlementTrade(
             QUARTERS[0], Side.SELL, Decimal("0.2"), Decimal(90), Decimal("0.05"), Decimal("4.5")
         ),
     )

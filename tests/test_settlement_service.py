@@ -20,6 +20,7 @@ from market import (
 )
 from temix import payloads as p
 from temix.model import Delivery, Interval, MeterReading, Side, TransportPath
+from temix.settlement import PriceKind
 
 REP = "rep"
 CUSTOMER = "customer"
@@ -65,7 +66,7 @@ def test_a_shortfall_is_bought_at_the_balancing_price(market) -> None:
     assert "no balancing price" in not_yet.response.description
     assert not_yet.statement is None
     with market.store.transaction() as unit:
-        unit.set_balancing_price(MARKET, NODE_A.id, FIRST_HOUR, Decimal("60"))
+        unit.set_price(PriceKind.BALANCING, MARKET, NODE_A.id, FIRST_HOUR, Decimal("60"))
     reply = market.send(p.RequestSettlement("r5", CUSTOMER, CUSTOMER, MARKET, NODE_A, FIRST_HOUR))
     assert reply.response.code == "200", reply.response.description
     statement = reply.statement

@@ -39,6 +39,7 @@ from temix.server.store import (
     metadata,
     migrate,
 )
+from temix.settlement import PriceKind
 from temix.states import OPEN_STATUSES, TenderStatus
 
 
@@ -234,13 +235,15 @@ def test_interval_filters_keep_exactly_the_overlapping_records_oldest_first(
                 _transaction(f"{name}, elsewhere", interval, "bob", "carol"), created
             )
             unit.add_tender(_tender(name, interval), created)
-            unit.set_balancing_price(MARKET, "NODE-A", interval, Decimal(index))
+            unit.set_price(PriceKind.BALANCING, MARKET, "NODE-A", interval, Decimal(index))
     expected = list(reversed(_overlapping(intervals)))
     with store.transaction(write=False) as unit:
         mine = unit.transactions(party="alice", market_contexts_=(MARKET,), intervals=intervals)
         offered = unit.tenders(intervals=intervals, statuses=tuple(OPEN_STATUSES))
         everyone = [unit.all_transactions(MARKET, interval) for interval in intervals]
-        prices = [unit.balancing_prices(MARKET, "NODE-A", interval) for interval in intervals]
+        prices = [
+            unit.prices(PriceKind.BALANCING, MARKET, "NODE-A", interval) for interval in intervals
+        ]
     assert [record.transaction.transaction_id for record in mine] == expected
     assert [record.tender.tender_id for record in offered] == expected
     for interval, found, priced in zip(intervals, everyone, prices, strict=True):

@@ -42,10 +42,10 @@ from temix.model import (
 )
 from temix.positions import MarketUnits
 from temix.settlement import (
-    BalancingTrade,
     Publication,
     SettlementError,
     SettlementStatement,
+    SettlementTrade,
     metered_net_rates,
 )
 
@@ -279,7 +279,7 @@ def settlement_adds_up(trial: Trial) -> None:
 
 
 def judge_trade(
-    trial: Trial, found: BalancingTrade, imbalance: Fraction, market: MarketContext
+    trial: Trial, found: SettlementTrade, imbalance: Fraction, market: MarketContext
 ) -> Fraction:
     """Fail unless ``found`` settles ``imbalance`` (metered minus the written position rate,
     so to a unit of the market's last energy place) at the market's balancing price (the
