@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from temix import payloads as p
 from temix.model import (
+    AvailabilitySchedule,
+    AvailableWindow,
     Delivery,
     EnergyUnit,
     Interface,
@@ -27,7 +29,9 @@ from temix.model import (
     Product,
     ProductKind,
     Quote,
+    Recurrence,
     Response,
+    Settlement,
     Side,
     SiScale,
     Target,
@@ -73,6 +77,36 @@ transport_paths = (
 interfaces = st.one_of(locations, transport_paths)
 
 
+settlements = st.sampled_from(list(Settlement))
+wall_clock_starts = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)
+).map(lambda moment: moment.replace(microsecond=0))
+
+
+@st.composite
+def available_windows(draw: st.DrawFn) -> AvailableWindow:
+    """Windows on the wall clock or in UTC, once, daily or weekly, with or without an until."""
+    utc = draw(st.booleans())
+    start = draw(wall_clock_starts)
+    repeats = draw(st.none() | st.sampled_from(list(Recurrence)))
+    until = draw(st.none() | wall_clock_starts) if repeats else None
+    if utc:
+        start = start.replace(tzinfo=UTC)
+        until = None if until is None else until.replace(tzinfo=UTC)
+    return AvailableWindow(
+        start,
+        draw(st.integers(1, 7 * 24 * 3600).map(lambda s: timedelta(seconds=s))),
+        repeats,
+        draw(st.frozensets(st.integers(0, 6), max_size=7)) if repeats else frozenset(),
+        until,
+    )
+
+
+availability_schedules = st.lists(available_windows(), min_size=1, max_size=3).map(
+    lambda windows: AvailabilitySchedule(tuple(windows))
+)
+
+
 @st.composite
 def products(draw: st.DrawFn, state: TransactiveState | None = None) -> Product:
     interval = draw(intervals)
@@ -90,6 +124,7 @@ def products(draw: st.DrawFn, state: TransactiveState | None = None) -> Product:
             draw(_decimals("0", "100", 4)),
             draw(st.integers(0, 24 * 3600).map(lambda s: timedelta(seconds=s))),
             draw(st.integers(1, 24 * 3600).map(lambda s: timedelta(seconds=s))),
+            draw(st.none() | availability_schedules),
         )
     return Product(
         uid=draw(identifiers),
@@ -105,6 +140,7 @@ def products(draw: st.DrawFn, state: TransactiveState | None = None) -> Product:
         integral_only=draw(st.one_of(st.none(), st.booleans())),
         option=option,
         related_to=related_to,
+        settlement=draw(settlements),
     )
 
 
@@ -121,7 +157,13 @@ transactions = st.one_of(
     st.builds(Transaction, identifiers, products(TransactiveState.EXERCISE), st.none()),
 )
 readings = st.builds(
-    MeterReading, intervals, _decimals("0", "100000", 3), uris, interfaces, power_units
+    MeterReading,
+    intervals,
+    _decimals("0", "100000", 3),
+    uris,
+    interfaces,
+    power_units,
+    st.none() | identifiers,
 )
 new_deliveries = st.builds(
     Delivery, identifiers, st.booleans(), st.lists(readings, min_size=1, max_size=4).map(tuple)
@@ -159,6 +201,7 @@ market_contexts = st.builds(
     allowed_products=st.frozensets(st.sampled_from(list(ProductKind)), min_size=1),
     allowed_durations=st.lists(durations, max_size=3).map(tuple),
     balancing_price_source=st.none() | uris,
+    index_price_source=st.none() | uris,
     created=st.none() | instants,
 )
 positions = st.builds(
@@ -202,6 +245,9 @@ statements = st.builds(
     money,
     money,
     _many(balancing_trades),
+    money,
+    money,
+    _many(balancing_trades),
 )
 settlement_replies = st.builds(p.ReplySettlement, responses) | st.builds(
     p.ReplySettlement, responses, statements, uris, power_units, energy_units, currencies
@@ -231,6 +277,7 @@ publication_replies = interfaces.flatmap(
         energy_units,
         currencies,
         _many(publications(interface)),
+        settlements,
     )
 )
 
@@ -308,7 +355,14 @@ payloads = st.one_of(
     st.builds(p.ReplyEiMarketContext, responses, _many(responses)),
     st.builds(p.ReplyMarketContext, responses, _many(market_contexts)),
     st.builds(
-        p.RequestPosition, identifiers, identifiers, identifiers, uris, interfaces, _some(intervals)
+        p.RequestPosition,
+        identifiers,
+        identifiers,
+        identifiers,
+        uris,
+        interfaces,
+        _some(intervals),
+        settlements,
     ),
     st.builds(
         p.ReplyPosition,
@@ -320,11 +374,20 @@ payloads = st.one_of(
         energy_units,
         currencies,
         _many(positions),
+        settlements,
     ),
     st.builds(
         p.RequestSettlement, identifiers, identifiers, identifiers, uris, interfaces, intervals
     ),
     settlement_replies,
-    st.builds(p.RequestPublication, identifiers, identifiers, uris, interfaces, _some(intervals)),
+    st.builds(
+        p.RequestPublication,
+        identifiers,
+        identifiers,
+        uris,
+        interfaces,
+        _some(intervals),
+        settlements,
+    ),
     publication_replies,
 )

@@ -130,7 +130,7 @@ def test_an_extreme_value_gets_a_clean_answer(market, request):
     if not schema_valid:
         assert fault == "soap:Client", f"a value the schema excludes was taken: {shown}"
     codes = re.findall(rb"<ei:responseCode>(\d{3})</ei:responseCode>", reply)
-    if fault or (codes and not codes[0].startswith(b"2")):
+    if fault or (codes and not any(code.startswith(b"2") for code in codes)):
         assert stored(market) == before, f"a refused request changed the store: {shown}"
     elif template.tag == CREATE_TENDER and all(code.startswith(b"2") for code in codes):
         assert_reads_back(market, codec.decode(etree.fromstring(body)), shown)
