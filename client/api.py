@@ -57,6 +57,7 @@ from temix.model import (
     MarketContext,
     ProductKind,
     Quote,
+    Settlement,
     Side,
     Target,
     Tender,
@@ -412,8 +413,10 @@ class Client:
         interface: Interface,
         *intervals: Interval,
         party: str | None = None,
+        settlement: Settlement = Settlement.PHYSICAL,
         request_id: str | None = None,
     ) -> p.ReplyPosition:
+        """The positions of the party's physical deals, or (``settlement``) financial ones."""
         return self.call(
             p.RequestPosition(
                 request_id or self.new_id(),
@@ -422,6 +425,7 @@ class Client:
                 market_context,
                 interface,
                 intervals,
+                settlement,
             )
         )
 
@@ -450,11 +454,18 @@ class Client:
         market_context: str,
         interface: Interface,
         *intervals: Interval,
+        settlement: Settlement = Settlement.PHYSICAL,
         request_id: str | None = None,
     ) -> p.ReplyPublication:
+        """What was transacted in physical deals, or (``settlement``) in financial ones."""
         return self.call(
             p.RequestPublication(
-                request_id or self.new_id(), self.party, market_context, interface, intervals
+                request_id or self.new_id(),
+                self.party,
+                market_context,
+                interface,
+                intervals,
+                settlement,
             )
         )
 

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
@@ -37,6 +37,9 @@ from temix.envelope import SOAP_1_1, SOAP_1_2
 from temix.keys import KeysError
 from temix.model import (
     DEVELOPMENT_MARKET,
+    WEEKDAYS,
+    AvailabilitySchedule,
+    AvailableWindow,
     Delivery,
     Interface,
     InterfaceKind,
@@ -50,6 +53,8 @@ from temix.model import (
     Product,
     ProductKind,
     Quote,
+    Recurrence,
+    Settlement,
     Side,
     SiScale,
     Target,
@@ -58,7 +63,7 @@ from temix.model import (
     TransactiveState,
     TransportPath,
 )
-from temix.settlement import SettlementStatement
+from temix.settlement import SettlementStatement, SettlementTrade
 from temix.wssecurity import WSSE
 
 EXIT_REFUSED = 1
@@ -188,6 +193,44 @@ class ReadingType(click.ParamType):
         )
 
 
+class AvailableType(click.ParamType):
+    """An option's availability window as ``DAYS HH:MM DURATION`` on the market's clock:
+    DAYS is ``daily`` or weekday codes and ranges (``MO-FR``, ``SA,SU``)."""
+
+    name = "window"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, tuple):
+            return value
+        parts = value.split()
+        if len(parts) != 3:
+            self.fail(f"{value!r} is not DAYS HH:MM DURATION, e.g. 'MO-FR 14:00 PT4H'", param, ctx)
+        days, clock, length = parts
+        try:
+            opens = time.fromisoformat(clock)
+        except ValueError:
+            self.fail(f"{clock!r} is not a time of day such as 14:00", param, ctx)
+        return self._weekdays(days, param, ctx), opens, DURATION.convert(length, param, ctx)
+
+    def _weekdays(
+        self, text: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> frozenset[int] | None:
+        if text.lower() == "daily":
+            return None
+        days: set[int] = set()
+        for part in text.upper().split(","):
+            first, _, last = part.partition("-")
+            if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+                self.fail(f"{part!r} is not a weekday code (MO to SU) or range", param, ctx)
+            low, high = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+            if high < low:
+                self.fail(f"{part!r} runs backwards: write MO-FR, not FR-MO", param, ctx)
+            days.update(range(low, high + 1))
+        return frozenset(days)
+
+
+AVAILABLE = AvailableType()
+
 SIDES = click.Choice([side.value for side in Side])
 PRODUCT_KINDS = click.Choice([kind.value for kind in ProductKind])
 INTERFACE_KINDS = click.Choice([kind.value for kind in InterfaceKind])
@@ -195,7 +238,10 @@ INTERFACE_KINDS = click.Choice([kind.value for kind in InterfaceKind])
 
 # --- JSON -----------------------------------------------------------------------------------
 
-_DERIVED: dict[type, tuple[str, ...]] = {Product: ("kind",), SettlementStatement: ("total",)}
+_DERIVED: dict[type, tuple[str, ...]] = {
+    Product: ("kind",),
+    SettlementStatement: ("physical_total", "financial_total", "total"),
+}
 """Figures a value implies, written into its JSON so that scripts need not recompute them."""
 
 
@@ -666,6 +712,15 @@ _split_option = click.option(
 )
 
 
+_financial_option = click.option(
+    "--financial", is_flag=True, help="Financial (cash-settled) deals instead of physical ones."
+)
+
+
+def _settlement(financial: bool) -> Settlement:
+    return Settlement.FINANCIAL if financial else Settlement.PHYSICAL
+
+
 def _split(interval: Interval, split: timedelta | None) -> tuple[Interval, ...]:
     """``interval``, or its consecutive parts ``split`` long."""
     if split is None:
@@ -699,9 +754,10 @@ def _price_text(product: Product) -> str:
 
 
 def _product_cells(product: Product) -> list[str]:
+    financial = product.settlement is Settlement.FINANCIAL
     return [
         product.side.value,
-        product.kind.value,
+        f"{product.kind.value} (financial)" if financial else product.kind.value,
         _interface_text(product.description.interface),
         format_instant(product.interval.start),
         format_duration(product.interval.duration),
@@ -876,6 +932,20 @@ def _product_options(command):  # type: ignore[no-untyped-def]
             type=SIDES,
             help="The option's holder side in the transaction [default: buy].",
         ),
+        click.option(
+            "--available",
+            "availability",
+            type=AVAILABLE,
+            multiple=True,
+            metavar="'DAYS HH:MM DURATION'",
+            help="A window in which an option may be exercised, on the market's clock "
+            "(repeatable), e.g. 'MO-FR 14:00 PT4H' or 'daily 06:00 2h' [default: any time].",
+        ),
+        click.option(
+            "--financial",
+            is_flag=True,
+            help="Cash-settled: no delivery, cashed out at the market's index price.",
+        ),
     )
     for option in reversed(options):
         command = option(command)
@@ -907,16 +977,18 @@ def _products(
     lead_time: timedelta | None,
     granularity: timedelta | None,
     holder_side: str | None,
+    availability: tuple[tuple[frozenset[int] | None, time, timedelta], ...],
+    financial: bool,
 ) -> list[Product]:
     """The products the options of :func:`_product_options` describe, one per block, each
     with the next id of ``ids``."""
     if expires is not None and expires_in is not None:
         raise click.UsageError("give --expires or --expires-in, not both")
-    option_terms = (premium, lead_time, granularity, holder_side)
+    option_terms = (premium, lead_time, granularity, holder_side, availability or None)
     if option_type is None and any(value is not None for value in option_terms):
         raise click.UsageError(
-            "--premium, --lead-time, --granularity and --holder-side describe an option: "
-            "add --call or --put"
+            "--premium, --lead-time, --granularity, --holder-side and --available describe an "
+            "option: add --call or --put"
         )
     if option_type is not None and premium is None:
         raise click.UsageError("an option needs --premium")
@@ -934,6 +1006,7 @@ def _products(
                 premium=premium,
                 lead_time=lead_time or timedelta(0),
                 granularity=granularity or block.interval.duration,
+                availability=_schedule(availability, block.interval),
             )
         products.append(
             Product(
@@ -947,9 +1020,31 @@ def _products(
                 expires=expires or block.interval.start,
                 integral_only=True if integral_only else None,
                 option=option,
+                settlement=_settlement(financial),
             )
         )
     return products
+
+
+def _schedule(
+    windows: tuple[tuple[frozenset[int] | None, time, timedelta], ...], delivery: Interval
+) -> AvailabilitySchedule | None:
+    """The --available windows, repeating from the day before the delivery starts (so that
+    the first window opens in time on any clock)."""
+    if not windows:
+        return None
+    first_day = delivery.start.date() - timedelta(days=1)
+    return AvailabilitySchedule(
+        tuple(
+            AvailableWindow(
+                datetime.combine(first_day, opens),
+                duration,
+                Recurrence.DAILY if weekdays is None else Recurrence.WEEKLY,
+                frozenset() if weekdays is None else weekdays,
+            )
+            for weekdays, opens, duration in windows
+        )
+    )
 
 
 def _ids(given: str | None) -> Iterator[str]:
@@ -1372,6 +1467,12 @@ def _render_delivery(console: Console, reply: Any) -> None:
 @click.option(
     "--uid", type=IDENTIFIER, metavar="ID", help="The delivery's uid [default: a new UUID]."
 )
+@click.option(
+    "--against",
+    type=IDENTIFIER,
+    metavar="TRANSACTION_ID",
+    help="The physical transaction the readings deliver against.",
+)
 @pass_connection
 def deliver(
     connection: Connection,
@@ -1384,6 +1485,7 @@ def deliver(
     injection: bool,
     market: str,
     uid: str | None,
+    against: str | None,
 ) -> None:
     """Report metered delivery.
 
@@ -1402,7 +1504,7 @@ def deliver(
         uid or api.new_id(),
         injection,
         tuple(
-            MeterReading(Interval(begin, length), rate, market, where)
+            MeterReading(Interval(begin, length), rate, market, where, transaction_id=against)
             for begin, length, rate in readings
         ),
     )
@@ -1420,29 +1522,43 @@ def _render_settlement(console: Console, reply: Any) -> None:
         f"{format_duration(period.duration)}"
     )
     figures = (
-        ("forward cost", statement.forward_cost),
-        ("balancing cost", statement.balancing_cost),
-        ("premiums", statement.premiums),
+        ("physical: forward cost", statement.forward_cost),
+        ("physical: balancing cost", statement.balancing_cost),
+        ("financial: forward cost", statement.financial_cost),
+        ("financial: cash-out at the index", statement.cash_out_cost),
+        ("option premiums", statement.premiums),
         ("total", statement.total),
     )
     rows = [[name, f"{format_decimal(amount)} {currency}"] for name, amount in figures]
     console.print(_table(("", "amount (money received is positive)"), rows))
-    if statement.balancing_trades:
-        trades = [
-            [
-                format_instant(trade.interval.start),
-                format_duration(trade.interval.duration),
-                trade.side.value,
-                f"{format_decimal(trade.rate)} {reply.power_unit.symbol}",
-                f"{format_decimal(trade.price)} {currency}/{reply.energy_unit.symbol}",
-                f"{format_decimal(trade.energy)} {reply.energy_unit.symbol}",
-                f"{format_decimal(trade.amount)} {currency}",
-            ]
-            for trade in statement.balancing_trades
+    for title, trades in (
+        ("balancing trades", statement.balancing_trades),
+        ("cash-outs of the financial position", statement.cash_outs),
+    ):
+        _print_trades(console, reply, title, trades)
+
+
+def _print_trades(
+    console: Console, reply: Any, title: str, trades: tuple[SettlementTrade, ...]
+) -> None:
+    if not trades:
+        return
+    currency = reply.currency
+    rows = [
+        [
+            format_instant(trade.interval.start),
+            format_duration(trade.interval.duration),
+            trade.side.value,
+            f"{format_decimal(trade.rate)} {reply.power_unit.symbol}",
+            f"{format_decimal(trade.price)} {currency}/{reply.energy_unit.symbol}",
+            f"{format_decimal(trade.energy)} {reply.energy_unit.symbol}",
+            f"{format_decimal(trade.amount)} {currency}",
         ]
-        columns = ("start", "duration", "side", "rate", "price", "energy", "amount")
-        console.print("balancing trades")
-        console.print(_table(columns, trades))
+        for trade in trades
+    ]
+    columns = ("start", "duration", "side", "rate", "price", "energy", "amount")
+    console.print(title)
+    console.print(_table(columns, rows))
 
 
 @client.command()
@@ -1462,8 +1578,9 @@ def settlement(
 ) -> None:
     """Settle metered delivery.
 
-    Your metered delivery at a node over a period, settled against your transactions at
-    the balancing prices; money received is positive.
+    Your metered delivery at a node over a period, settled against your physical
+    transactions at the balancing prices, and your financial transactions cashed out at the
+    index prices; money received is positive.
     """
     reply = connection.client().request_settlement(
         market, _interface(interface, interface_kind), Interval(start, duration), party=subject
@@ -1508,8 +1625,8 @@ def market_contexts(connection: Connection, uris: tuple[str, ...]) -> None:
 
 def _render_position(console: Console, reply: Any) -> None:
     console.print(
-        f"position of {reply.party_id} at {_interface_text(reply.interface)} in "
-        f"{reply.market_context} (sells minus buys)"
+        f"{reply.settlement.value} position of {reply.party_id} at "
+        f"{_interface_text(reply.interface)} in {reply.market_context} (sells minus buys)"
     )
     rows = [
         [
@@ -1537,6 +1654,7 @@ def _render_position(console: Console, reply: Any) -> None:
 @_split_option
 @_market_option(multiple=False)
 @_party_option
+@_financial_option
 @pass_connection
 def position(
     connection: Connection,
@@ -1549,23 +1667,27 @@ def position(
     split: timedelta | None,
     market: str,
     subject: str | None,
+    financial: bool,
 ) -> None:
     """Show net positions.
 
     Your net rate, energy and cost at an interface over the interval (or each --split part of
-    it), sells minus buys. At a node, transport counts at both ends; on a transport path
+    it), sells minus buys, of your physical transactions (or, with --financial, of your
+    financial ones). At a node, transport counts at both ends; on a transport path
     (--point-of-receipt, --point-of-delivery), only that path's transactions count.
     """
     where = _interface(interface, interface_kind, point_of_receipt, point_of_delivery)
     intervals = _split(Interval(start, duration), split)
-    reply = connection.client().request_position(market, where, *intervals, party=subject)
+    reply = connection.client().request_position(
+        market, where, *intervals, party=subject, settlement=_settlement(financial)
+    )
     connection.show(reply, lambda console: _render_position(console, reply))
 
 
 def _render_publication(console: Console, reply: Any) -> None:
     console.print(
-        f"transacted at {_interface_text(reply.interface)} in {reply.market_context} "
-        f"({reply.currency}/{reply.energy_unit.symbol})"
+        f"transacted in {reply.settlement.value} deals at {_interface_text(reply.interface)} "
+        f"in {reply.market_context} ({reply.currency}/{reply.energy_unit.symbol})"
     )
     rows = [
         [
@@ -1593,6 +1715,7 @@ def _render_publication(console: Console, reply: Any) -> None:
 @_interval_options(required=True, what="the interval")
 @_split_option
 @_market_option(multiple=False)
+@_financial_option
 @pass_connection
 def publication(
     connection: Connection,
@@ -1604,13 +1727,17 @@ def publication(
     duration: timedelta,
     split: timedelta | None,
     market: str,
+    financial: bool,
 ) -> None:
     """Show what the market transacted.
 
     The number of transactions, their total rate and their average, lowest and highest prices
-    at an interface over the interval (or each --split part of it), for everyone to see.
+    at an interface over the interval (or each --split part of it), for everyone to see, in
+    physical deals (or, with --financial, in financial ones).
     """
     where = _interface(interface, interface_kind, point_of_receipt, point_of_delivery)
     intervals = _split(Interval(start, duration), split)
-    reply = connection.client().request_publication(market, where, *intervals)
+    reply = connection.client().request_publication(
+        market, where, *intervals, settlement=_settlement(financial)
+    )
     connection.show(reply, lambda console: _render_publication(console, reply))

@@ -14,7 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from temix.codec import format_decimal, format_duration
-from temix.model import MarketGranularity, MinimumNotification, Response, Term
+from temix.model import (
+    AvailabilitySchedule,
+    MarketGranularity,
+    MinimumNotification,
+    Response,
+    Term,
+)
 
 
 class ClientError(Exception):
@@ -56,8 +62,12 @@ def _term_text(term: Term) -> str:
     """A violated term as its EMIX element and value."""
     if isinstance(term, MinimumNotification):
         return f"minimumNotificationDuration {format_duration(term.duration)}"
-    assert isinstance(term, MarketGranularity)
-    return f"marketGranularity {format_decimal(term.quantity)} {term.power_unit.symbol}"
+    if isinstance(term, MarketGranularity):
+        return f"marketGranularity {format_decimal(term.quantity)} {term.power_unit.symbol}"
+    if isinstance(term, AvailabilitySchedule):
+        count = len(term.windows)
+        return f"availabilitySchedule ({count} window{'s' if count > 1 else ''})"
+    return f"settlement {term.settlement.value}"
 
 
 def _violations(response: Response, indent: str) -> list[str]:

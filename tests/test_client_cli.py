@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import pytest
@@ -22,7 +24,7 @@ from temix.cli import main
 from temix.client import Client, Signing
 from temix.client.cli import client as client_group
 from temix.client.cli import to_json
-from temix.codec import format_instant
+from temix.codec import encode_item, format_instant
 from temix.keys import KeyDirectory
 from temix.model import (
     DEVELOPMENT_MARKET,
@@ -191,6 +193,85 @@ def test_tender_accept_position_and_settlement(server):
     assert (trade["side"], trade["rate"], trade["amount"]) == ("sell", "0.5", "15")
     table = client(server, "customer", f"settlement {interval}")
     assert "total" in table.stdout and "-70 USD" in table.stdout
+
+
+HEDGED = replace(
+    DEVELOPMENT_MARKET,
+    uri="urn:temix:market:hedged",
+    name="a market with an index price",
+    time_zone="America/Chicago",
+    index_price_source="urn:prices:hub-index",
+)
+
+
+def test_financial_deals_options_with_windows_and_their_settlement(server, tmp_path):
+    market_file = tmp_path / "hedged.xml"
+    market_file.write_bytes(encode_item(HEDGED))
+    assert invoke("market", "add", market_file, "--db", server.database_url).exit_code == 0
+    start = hour(6)
+    index = tmp_path / "index.csv"
+    index.write_text(f"location,start,duration,price\nNODE-F,{start},PT1H,55\n")
+    loaded = invoke("index-prices", HEDGED.uri, index, "--db", server.database_url)
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.stdout == f"{HEDGED.uri}: 1 index prices loaded\n"
+
+    where = f"--market {HEDGED.uri} --interface NODE-F --start {start} --duration 1h"
+    sell_tender(server, "hedge-1", "NODE-F", start, f"--market {HEDGED.uri} --financial")
+    listed = client(server, "customer", f"tenders --from rep --market {HEDGED.uri}")
+    assert "power (financial)" in listed.stdout
+    accepted = json_of(client(server, "customer", "--json accept hedge-1 --from rep"))
+    (deal,) = accepted["transaction_ids"]
+
+    physical = json_of(client(server, "customer", f"--json position {where}"))
+    assert physical["settlement"] == "physical"
+    assert physical["positions"][0]["net_rate"] == "0"
+    financial = json_of(client(server, "customer", f"--json position {where} --financial"))
+    assert financial["positions"][0]["net_rate"] == "-5"
+    shown = client(server, "customer", f"position {where} --financial")
+    assert "financial position of customer" in shown.stdout
+
+    against = client(server, "customer", f"deliver {where} --quantity 5 --against {deal}")
+    assert_clean_failure(against, 1)
+    assert "is financial (cash-settled): it carries no delivery obligation" in against.stderr
+
+    statement = json_of(client(server, "customer", f"--json settlement {where}"))["statement"]
+    # Bought 5 MW for the hour at 42.5 and sold back at the index, 55: 62.5 received.
+    assert (statement["financial_cost"], statement["cash_out_cost"]) == ("-212.5", "275")
+    assert statement["financial_total"] == statement["total"] == "62.5"
+    (cash_out,) = statement["cash_outs"]
+    assert (cash_out["side"], cash_out["price"], cash_out["amount"]) == ("sell", "55", "275")
+    table = client(server, "customer", f"settlement {where}")
+    assert "cash-outs of the financial position" in table.stdout
+    assert "financial: cash-out at the index" in table.stdout
+
+    day = TOMORROW.replace(hour=0)
+    option_start = format_instant(day)
+    created = client(
+        server,
+        "rep",
+        f"create-tender --to customer --side sell --start {option_start} --duration 24h "
+        f"--quantity 1 --price 40 --interface NODE-W --market {HEDGED.uri} --tender-id win-1 "
+        "--expires-in 1h --call --premium 1 --granularity 1h --available",
+        "MO-FR 09:00 PT8H",
+    )
+    assert created.exit_code == 0, created.output
+    (offered,) = json_of(client(server, "customer", "--json tenders --id win-1"))["tenders"]
+    (window,) = offered["product"]["option"]["availability"]["windows"]
+    assert (window["duration"], window["repeats"]) == ("PT8H", "WEEKLY")
+    assert window["weekdays"] == [0, 1, 2, 3, 4]
+    (option_id,) = json_of(client(server, "customer", "--json accept win-1 --from rep"))[
+        "transaction_ids"
+    ]
+    local = ZoneInfo(HEDGED.time_zone)
+    night = datetime.combine(day.date(), time(3), local).astimezone(UTC)
+    outside = client(
+        server,
+        "customer",
+        f"exercise {option_id} --writer rep --start {format_instant(night)} --duration 1h "
+        "--quantity 1",
+    )
+    assert_clean_failure(outside, 1)
+    assert "outside the option's availability schedule" in outside.stderr
 
 
 def test_market_contexts(server):
@@ -568,7 +649,13 @@ BASE_INVOCATIONS = {
     "position": "--interface BAD-N --start {h} --duration 1h --split 30m",
     "publication": "--interface BAD-N --start {h} --duration 1h --split 30m",
 }
-BAD_VALUES = {"instant": "tomorrow", "duration": "an-hour", "decimal": "NaN", "reading": "x,y"}
+BAD_VALUES = {
+    "instant": "tomorrow",
+    "duration": "an-hour",
+    "decimal": "NaN",
+    "reading": "x,y",
+    "window": "weekdays 14:00 PT4H",
+}
 
 
 def bad_value(option: click.Option) -> str:
