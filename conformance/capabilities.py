@@ -22,6 +22,8 @@ whole TeMIX profile and the inputs are the development market's::
     positions = true                # EiRequestPosition
     settlement = true               # EiRequestSettlement
     publication = true              # EiRequestPublication
+    financial = true                # financial (cash-settled) deals: tmx:settlement, index prices
+    availability = true             # option availability schedules (emix:availabilitySchedule)
 
     [inputs]
     market-context = "urn:temix:market:development"
@@ -32,6 +34,9 @@ whole TeMIX profile and the inputs are the development market's::
     settlement-day = "2026-11-23"   # a day (market time) with balancing prices registered
     balancing-price = "37.25"       # the balancing price of every interval of that day at node
     group = "buyers"                # a group of parties whose only member is the counterparty
+    financial-market-context = "urn:example:market:hedged"  # a market declaring an index price
+    index-price = "41.50"           # its index price in each interval of the settlement day at node
+    other-index-price = "44.75"     # the same at other-node
 
 A test's ``requires`` names features by the names above: ``soap-1-2``, ``signed``,
 ``ws-addressing``, ``rsa-sha256``, ``ecdsa-sha256``, each digest algorithm and token reference,
@@ -59,7 +64,16 @@ LISTS = {
 }
 """The [endpoint] lists, each naming features."""
 PRODUCTS = tuple(kind.value for kind in ProductKind)
-FLAGS = ("distribute", "quotes", "delivery", "positions", "settlement", "publication")
+FLAGS = (
+    "distribute",
+    "quotes",
+    "delivery",
+    "positions",
+    "settlement",
+    "publication",
+    "financial",
+    "availability",
+)
 ENDPOINT_FLAGS = ("soap-1-2", "signed", "ws-addressing")
 FEATURES = frozenset(
     {*ENDPOINT_FLAGS, *SIGNATURE_ALGORITHMS, *DIGEST_ALGORITHMS, *TOKEN_REFERENCES}
@@ -74,6 +88,9 @@ INPUTS = (
     "settlement-day",
     "balancing-price",
     "group",
+    "financial-market-context",
+    "index-price",
+    "other-index-price",
 )
 DEFAULT_INPUTS = MappingProxyType(
     {"market-context": DEVELOPMENT_MARKET.uri, "node": "NODE-A", "other-node": "NODE-B"}

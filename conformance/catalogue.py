@@ -58,6 +58,7 @@ class Group(Enum):
     TRANSPORT = "TRP"
     POSITIONS = "POS"
     SETTLEMENT = "DLV"
+    FINANCIAL = "FIN"
     IDEMPOTENCY = "IDM"
     SECURITY = "SEC"
     DIALECTS = "DLC"
@@ -80,6 +81,7 @@ _GROUP_TITLES = {
     Group.TRANSPORT: "Transport",
     Group.POSITIONS: "Positions",
     Group.SETTLEMENT: "Delivery and settlement",
+    Group.FINANCIAL: "Financial settlement",
     Group.IDEMPOTENCY: "Idempotency",
     Group.SECURITY: "Security",
     Group.DIALECTS: "Legal dialects",

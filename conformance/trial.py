@@ -52,6 +52,7 @@ from temix.model import (
     OptionTerms,
     PowerDescription,
     Product,
+    Settlement,
     Side,
     Tender,
     TransactiveState,
@@ -403,6 +404,7 @@ class Trial:
         integral_only: bool | None = None,
         option: OptionTerms | None = None,
         market: MarketContext | None = None,
+        settlement: Settlement = Settlement.PHYSICAL,
     ) -> Product:
         """A product in the market's currency and units, at ``interface`` (default: the node),
         over ``interval`` (default: a fresh one)."""
@@ -424,6 +426,7 @@ class Trial:
             expires=expires,
             integral_only=integral_only,
             option=option,
+            settlement=settlement,
         )
 
     def tender(self, **product_fields: Any) -> Tender:

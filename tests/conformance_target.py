@@ -26,8 +26,17 @@ DST_MARKET = MarketContext(
     name="conformance market keeping US Eastern time (MW, MWh, USD, 5-minute intervals)",
     time_zone="America/New_York",
 )
+FINANCIAL_MARKET = MarketContext(
+    uri="urn:temix:market:conformance-financial",
+    name="conformance market cashing financial deals out at an index (MW, MWh, USD, UTC)",
+    balancing_price_source="urn:temix:prices:conformance-balancing",
+    index_price_source="urn:temix:prices:conformance-index",
+)
 NODES = ("NODE-A", "NODE-B")
 BALANCING_PRICE = "37.25"
+INDEX_PRICES = {"NODE-A": "41.50", "NODE-B": "44.75"}
+"""The financial market's index prices, apart from the balancing price, so that a cash-out at
+the balancing price shows."""
 BUYERS_GROUP = "conformance-buyers"
 """A group whose one member is the suite's counterparty."""
 OTHER_ALGORITHM = {
@@ -56,22 +65,30 @@ def _temix(*arguments: str) -> None:
 
 
 def prepare_store(directory: Path, database_url: str) -> None:
-    """Register the daylight-saving market, the settlement day's balancing prices and the
-    group of buyers."""
-    market_file = directory / "dst-market.xml"
-    market_file.write_bytes(
-        codec.encode_bytes(p.ReplyMarketContext(Response("200", "setup"), (DST_MARKET,)))
-    )
-    _temix("market", "add", str(market_file), "--db", database_url)
-    prices = directory / "balancing-prices.csv"
+    """Register the daylight-saving and financial markets, the settlement day's balancing and
+    index prices and the group of buyers."""
+    for market in (DST_MARKET, FINANCIAL_MARKET):
+        market_file = directory / f"{market.uri.rsplit(':', 1)[-1]}.xml"
+        market_file.write_bytes(
+            codec.encode_bytes(p.ReplyMarketContext(Response("200", "setup"), (market,)))
+        )
+        _temix("market", "add", str(market_file), "--db", database_url)
     day = Interval(settlement_day(), timedelta(days=1))
-    rows = [
-        f"{node},{slot.start.isoformat()},PT5M,{BALANCING_PRICE}"
-        for node in NODES
-        for slot in day.split(timedelta(minutes=5))
-    ]
-    prices.write_text("location,start,duration,price\n" + "\n".join(rows) + "\n")
-    _temix("balancing-prices", DEVELOPMENT_MARKET.uri, str(prices), "--db", database_url)
+
+    def load(kind: str, market: str, price_at: dict[str, str]) -> None:
+        prices = directory / f"{kind}-{market.rsplit(':', 1)[-1]}.csv"
+        rows = [
+            f"{node},{slot.start.isoformat()},PT5M,{price}"
+            for node, price in price_at.items()
+            for slot in day.split(timedelta(minutes=5))
+        ]
+        prices.write_text("location,start,duration,price\n" + "\n".join(rows) + "\n")
+        _temix(kind, market, str(prices), "--db", database_url)
+
+    balancing = dict.fromkeys(NODES, BALANCING_PRICE)
+    load("balancing-prices", DEVELOPMENT_MARKET.uri, balancing)
+    load("balancing-prices", FINANCIAL_MARKET.uri, balancing)
+    load("index-prices", FINANCIAL_MARKET.uri, INDEX_PRICES)
     _temix("group", BUYERS_GROUP, "customer", "--db", database_url)
 
 
@@ -110,6 +127,9 @@ def serve_target(
                 "settlement-day": settlement_day().date().isoformat(),
                 "balancing-price": BALANCING_PRICE,
                 "group": BUYERS_GROUP,
+                "financial-market-context": FINANCIAL_MARKET.uri,
+                "index-price": INDEX_PRICES["NODE-A"],
+                "other-index-price": INDEX_PRICES["NODE-B"],
             }
         },
         source="the temix server under test",

@@ -4,15 +4,17 @@
 An option transaction gives its holder the right to have the writer deliver (call) or take
 (put) the underlying product at the strike price, up to the option's rate, in any sub-interval
 of the option's delivery interval that is a whole number of its temporal granularity, given at
-least the exercise lead time ahead. The holder exercises with EiCreateTransaction, naming the
+least the exercise lead time ahead, and wholly inside its availability schedule when it has one
+(its windows on the market's clock). The holder exercises with EiCreateTransaction, naming the
 option transaction; the endpoint makes the underlying transaction between holder and writer.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from temix.client.errors import Refused
 from temix.conformance.cases.positions import (
@@ -20,6 +22,7 @@ from temix.conformance.cases.positions import (
     describe,
     expect_changes,
     expected_change,
+    next_day_lasting,
     read_positions,
     require_durations,
     trade,
@@ -27,11 +30,15 @@ from temix.conformance.cases.positions import (
 from temix.conformance.catalogue import NotApplicable, case
 from temix.conformance.trial import Trial
 from temix.model import (
+    AvailabilitySchedule,
+    AvailableWindow,
     Interface,
     Interval,
+    MarketContext,
     MinimumNotification,
     OptionTerms,
     OptionType,
+    Recurrence,
     Side,
     Tender,
     Transaction,
@@ -80,6 +87,7 @@ def buy_option(
     interface: Interface | None = None,
     rate: str = RATE,
     interval: Interval | None = None,
+    market: MarketContext | None = None,
 ) -> Transaction:
     """``holder`` (default: the counterparty) buys an hour option with ``option``'s terms from
     ``writer`` (default: the party), over ``interval`` (default: a fresh hour), and reads the
@@ -92,9 +100,10 @@ def buy_option(
         side=Side.BUY if holder_tenders else Side.SELL,
         quantity=rate,
         price=option.strike_price,
-        interval=interval or trial.interval(),
+        interval=interval or trial.interval(market=market),
         interface=interface,
         option=option,
+        market=market,
     )
     author, acceptor = (holder, writer) if holder_tenders else (writer, holder)
     return accept_option(trial, tender, author, acceptor, holder)
@@ -561,3 +570,46 @@ def transport_option_exercised(trial: Trial) -> None:
         and made.product.related_to == held.transaction_id,
         f"the exercise is in state {made.product.state} related to {made.product.related_to}",
     )
+
+
+@case(
+    "TMX-OPT-014",
+    "On a daylight-saving day, an option available daily 14:00-18:00 on the market's clock is "
+    "exercised from 14:00 and until 18:00 local time; an hour earlier or later is refused with "
+    "422 naming emix:availabilitySchedule",
+    "TeMIX paper 2.11 table 4 (Option Exercise: the Availability Schedule expressed as an EMIX "
+    "Term); EMIX 1.0 availabilitySchedule; temix profile: docs/profile.md Exercise",
+    requires=["powerOption", "availability"],
+    after=[EXERCISED],
+)
+def exercise_inside_availability(trial: Trial) -> None:
+    market = trial.run.market(trial.input("dst-market-context"))
+    zone = ZoneInfo(market.time_zone)
+    today = trial.now().astimezone(zone).date()
+    day = next_day_lasting(market, timedelta(hours=23), today + timedelta(days=2))
+    require_durations(market, day.duration, timedelta(hours=1))
+    first = day.start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+    afternoons = AvailabilitySchedule(
+        (AvailableWindow(first.replace(hour=14), timedelta(hours=4), Recurrence.DAILY),)
+    )
+    option = replace(terms(trial), granularity=timedelta(hours=1), availability=afternoons)
+    held = buy_option(trial, option, interval=day, market=market)
+    holder, writer = trial.counterparty, trial.party
+
+    def local_hour(hour: int) -> Interval:
+        start = datetime.combine(day.start.astimezone(zone).date(), time(hour), zone)
+        return Interval(start.astimezone(UTC), timedelta(hours=1))
+
+    for hour in (14, 17):
+        exercise_as(trial, holder, writer, exercise_of(trial, held, local_hour(hour), "1"))
+    for hour in (13, 18):
+        what = f"from {hour}:00 local time, outside the 14:00-18:00 window"
+        refusal = refused_exercise(
+            trial, holder, writer, exercise_of(trial, held, local_hour(hour), "1"), what, "422"
+        )
+        trial.expect(
+            any(isinstance(term, AvailabilitySchedule) for term in refusal.violated_terms),
+            f"the exercise {what} is refused without naming the option's "
+            f"emix:availabilitySchedule in responseTermsViolated (it lists "
+            f"{refusal.violated_terms or 'nothing'})",
+        )

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from temix.conformance.catalogue import Failed, MissingInput, NotApplicable, case
 from temix.conformance.trial import Trial
-from temix.model import Interface, Interval, MarketContext, Position, Side, scale_factor
+from temix.model import Interface, Interval, MarketContext, Position, Settlement, Side, scale_factor
 from temix.positions import MarketUnits
 from temix.rules import acceptance
 
@@ -124,14 +124,22 @@ def read_positions(
     *intervals: Interval,
     interface: Interface | None = None,
     market: MarketContext | None = None,
+    settlement: Settlement = Settlement.PHYSICAL,
 ) -> tuple[Position, ...]:
-    """``party``'s positions over ``intervals``, one each and in order, as the endpoint reports
-    them; fails when the reply does not answer exactly the intervals asked for."""
+    """``party``'s positions of ``settlement`` over ``intervals``, one each and in order, as
+    the endpoint reports them; fails when the reply does not answer exactly the intervals asked
+    for, or answers for the other settlement."""
     market = market or trial.market
     interface = interface or trial.node
     reply = trial.succeeds(
-        lambda: trial.client(party).request_position(market.uri, interface, *intervals),
-        f"{party} asking for its position at {describe_interface(interface)}",
+        lambda: trial.client(party).request_position(
+            market.uri, interface, *intervals, settlement=settlement
+        ),
+        f"{party} asking for its {settlement} position at {describe_interface(interface)}",
+    )
+    trial.expect(
+        reply.settlement is settlement,
+        f"asked for {party}'s {settlement} position, the reply is for its {reply.settlement} one",
     )
     answered = [position.interval for position in reply.positions]
     trial.expect(
@@ -203,6 +211,7 @@ def trade(
     interface: Interface | None = None,
     market: MarketContext | None = None,
     accepted: str | None = None,
+    settlement: Settlement = Settlement.PHYSICAL,
 ) -> str:
     """``seller`` tenders ``quantity`` at ``price`` over ``interval`` to ``buyer``, who accepts
     ``accepted`` of it (default: all); the transaction id. A refusal fails the test."""
@@ -213,6 +222,7 @@ def trade(
         interval=interval,
         interface=interface,
         market=market,
+        settlement=settlement,
     )
     trial.offer(tender, author=seller, to=buyer)
     transaction_id = trial.new_id()

@@ -271,56 +271,72 @@ def settlement_adds_up(trial: Trial) -> None:
         Fraction(statement.balancing_cost) == balancing,
         f"the balancing cost is {statement.balancing_cost}, its trades add up to {show(balancing)}",
     )
-    parts = statement.forward_cost + statement.balancing_cost + statement.premiums
+    expect_total(trial, statement)
+
+
+def expect_total(trial: Trial, statement: SettlementStatement) -> None:
+    """Fail unless the statement's total is the sum of its five parts."""
+    parts = (
+        statement.forward_cost,
+        statement.balancing_cost,
+        statement.premiums,
+        statement.financial_cost,
+        statement.cash_out_cost,
+    )
+    added = sum((Fraction(part) for part in parts), Fraction(0))
     trial.expect(
-        Fraction(statement.total) == Fraction(parts),
-        f"the total {statement.total} is not forward + balancing + premiums = {parts}",
+        Fraction(statement.total) == added,
+        f"the total {statement.total} is not forward + balancing + premiums + financial + "
+        f"cash-out = {show(added)}",
     )
 
 
 def judge_trade(
-    trial: Trial, found: SettlementTrade, imbalance: Fraction, market: MarketContext
+    trial: Trial,
+    found: SettlementTrade,
+    imbalance: Fraction,
+    market: MarketContext,
+    *,
+    price_input: str = "balancing-price",
+    kind: str = "balancing trade",
 ) -> Fraction:
-    """Fail unless ``found`` settles ``imbalance`` (metered minus the written position rate,
-    so to a unit of the market's last energy place) at the market's balancing price (the
-    ``balancing-price`` input, when given), its energy and amount written as the profile
-    writes them ("Figures"); the money the party receives for it (negative when it pays)."""
+    """Fail unless ``found`` settles ``imbalance`` (a surplus sold when positive; for a
+    balancing trade, metered minus the written position rate, so to a unit of the market's last
+    energy place) at the price the input ``price_input`` gives (when given), its energy and
+    amount written as the profile writes them ("Figures"); the money the party receives for it
+    (negative when it pays)."""
     units = MarketUnits.of(market)
     where = describe(found.interval)
     side = Side.SELL if imbalance > 0 else Side.BUY
     trial.expect(
         found.side is side,
-        f"the balancing trade over {where} is a {found.side}; metered minus position is "
-        f"{show(imbalance)}, a {side}",
+        f"the {kind} over {where} is a {found.side}; it settles {show(imbalance)}, a {side}",
     )
     trial.expect(
         within_a_unit(Fraction(found.rate), abs(imbalance), market.energy_decimals),
-        f"the balancing trade over {where} is for {found.rate}, not {show(abs(imbalance))}",
+        f"the {kind} over {where} is for {found.rate}, not {show(abs(imbalance))}",
     )
-    registered = trial.capabilities.inputs.get("balancing-price")
+    registered = trial.capabilities.inputs.get(price_input)
     if registered is None:
         trial.warn(
-            "without [inputs] balancing-price the balancing trades' price is not compared with "
-            "the market's"
+            f"without [inputs] {price_input} the {kind}s' price is not compared with the market's"
         )
     else:
         trial.expect(
             Fraction(found.price) == Fraction(Decimal(registered)),
-            f"the balancing trade over {where} is priced {found.price}, not the market's "
-            f"balancing price {registered}",
+            f"the {kind} over {where} is priced {found.price}, not the market's "
+            f"{price_input} {registered}",
         )
     exact = Fraction(found.rate) * energy_scale(market) * hours_of(found.interval.seconds)
     energy = Fraction(units.written_energy(exact))
     trial.expect(
         Fraction(found.energy) == energy,
-        f"the balancing trade over {where} delivers {found.energy}, not rate x hours = "
-        f"{show(energy)}",
+        f"the {kind} over {where} delivers {found.energy}, not rate x hours = {show(energy)}",
     )
     amount = Fraction(units.written_money(Fraction(found.price) * energy))
     trial.expect(
         Fraction(found.amount) == amount,
-        f"the balancing trade over {where} amounts to {found.amount}, not price x energy = "
-        f"{show(amount)}",
+        f"the {kind} over {where} amounts to {found.amount}, not price x energy = {show(amount)}",
     )
     return amount if side is Side.SELL else -amount
 
