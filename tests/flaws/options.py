@@ -15,8 +15,8 @@ def _no_lead_time() -> None:
 
     checked = services.exercise_option
 
-    def at_any_notice(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
-        return checked(option, party, sub_interval, rate, transaction_id, LONG_AGO, earlier)
+    def at_any_notice(option, party, sub_interval, rate, transaction_id, now, earlier=(), **more):  # type: ignore[no-untyped-def]
+        return checked(option, party, sub_interval, rate, transaction_id, LONG_AGO, earlier, **more)
 
     services.exercise_option = at_any_notice
 
@@ -26,9 +26,9 @@ def _writer_exercises() -> None:
 
     checked = services.exercise_option
 
-    def by_either_party(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
+    def by_either_party(option, party, sub_interval, rate, transaction_id, now, earlier=(), **more):  # type: ignore[no-untyped-def]
         holder = option.party_on(option.transaction.product.option.holder_side)
-        return checked(option, holder, sub_interval, rate, transaction_id, now, earlier)
+        return checked(option, holder, sub_interval, rate, transaction_id, now, earlier, **more)
 
     services.exercise_option = by_either_party
 
@@ -38,8 +38,8 @@ def _forgets_exercises() -> None:
 
     checked = services.exercise_option
 
-    def counting_none(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
-        return checked(option, party, sub_interval, rate, transaction_id, now, ())
+    def counting_none(option, party, sub_interval, rate, transaction_id, now, earlier=(), **more):  # type: ignore[no-untyped-def]
+        return checked(option, party, sub_interval, rate, transaction_id, now, (), **more)
 
     services.exercise_option = counting_none
 
@@ -66,14 +66,14 @@ def _lead_time_from_the_option_start() -> None:
 
     checked = services.exercise_option
 
-    def from_the_start(option, party, sub_interval, rate, transaction_id, now, earlier=()):  # type: ignore[no-untyped-def]
+    def from_the_start(option, party, sub_interval, rate, transaction_id, now, earlier=(), **more):  # type: ignore[no-untyped-def]
         delivery = option.transaction.product.interval
         early = now + (sub_interval.start - delivery.start)
-        refused = checked(option, party, sub_interval, rate, transaction_id, early, earlier)
+        refused = checked(option, party, sub_interval, rate, transaction_id, early, earlier, **more)
         return (
             refused
             if isinstance(refused, services.Refusal)
-            else checked(option, party, sub_interval, rate, transaction_id, now, earlier)
+            else checked(option, party, sub_interval, rate, transaction_id, now, earlier, **more)
         )
 
     services.exercise_option = from_the_start
@@ -86,12 +86,12 @@ def _exercise_anywhere() -> None:
 
     timing = rules._exercise_timing_refusal
 
-    def stretched(delivery, terms, sub_interval, now):  # type: ignore[no-untyped-def]
+    def stretched(delivery, terms, sub_interval, now, time_zone):  # type: ignore[no-untyped-def]
         if not delivery.contains(sub_interval):
             delivery = Interval.between(
                 min(delivery.start, sub_interval.start), max(delivery.end, sub_interval.end)
             )
-        return timing(delivery, terms, sub_interval, now)
+        return timing(delivery, terms, sub_interval, now, time_zone)
 
     rules._exercise_timing_refusal = stretched
 
@@ -104,8 +104,9 @@ def _exercise_any_granule() -> None:
 
     timing = rules._exercise_timing_refusal
 
-    def to_the_second(delivery, terms, sub_interval, now):  # type: ignore[no-untyped-def]
-        return timing(delivery, replace(terms, granularity=timedelta(seconds=1)), sub_interval, now)
+    def to_the_second(delivery, terms, sub_interval, now, time_zone):  # type: ignore[no-untyped-def]
+        every_second = replace(terms, granularity=timedelta(seconds=1))
+        return timing(delivery, every_second, sub_interval, now, time_zone)
 
     rules._exercise_timing_refusal = to_the_second
 

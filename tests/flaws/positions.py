@@ -41,8 +41,8 @@ def _each_interval_rounded_alone() -> None:
     from temix.positions import Holdings
     from temix.server import services
 
-    def rounded_alone(deals, party_id, interface, intervals, *, units):  # type: ignore[no-untyped-def]
-        holdings = Holdings(deals, party_id, interface)
+    def rounded_alone(deals, party_id, interface, intervals, *, units, settlement):  # type: ignore[no-untyped-def]
+        holdings = Holdings(deals, party_id, interface, settlement)
         reported = []
         for interval in intervals:
             exact = holdings.exact(interval, units=units)
@@ -59,9 +59,10 @@ def _every_day_24_hours() -> None:
 
     counted = services.positions
 
-    def on_the_wall_clock(deals, party_id, interface, intervals, *, units):  # type: ignore[no-untyped-def]
+    def on_the_wall_clock(deals, party_id, interface, intervals, **options):  # type: ignore[no-untyped-def]
+        units = options["units"]
         reported = []
-        for each in counted(deals, party_id, interface, intervals, units=units):
+        for each in counted(deals, party_id, interface, intervals, **options):
             if each.interval.duration in DAYLIGHT_SAVING_DAYS:
                 day = Interval(each.interval.start, timedelta(hours=24))
                 each = replace(
