@@ -41,13 +41,33 @@ def test_the_outputs_are_written_and_self_contained(played) -> None:
     assert (out / "summary.csv").read_text().startswith("party,devices,forward kWh")
 
 
-def test_the_same_seed_gives_the_same_day(played) -> None:
+@pytest.fixture(scope="module")
+def again():
+    return run_day(SHORT)
+
+
+def test_the_same_seed_gives_the_same_day(played, again) -> None:
     _, out = played
-    again = run_day(SHORT)
     assert again.reconciled
-    rows, rep = summary(again)
+    rows, others = summary(again)
     with (out / "summary.csv").open(newline="") as opened:
         written = [tuple(row) for row in csv.reader(opened)][1:]
-    assert written == [cells(row) for row in (*rows, rep)]
+    assert written == [cells(row) for row in (*rows, *others)]
     assert again.prices.spike
     assert any(figures.statement.premiums for figures in again.customers)
+
+
+def test_the_hedger_is_cashed_out_and_the_rep_holds_the_other_side(again) -> None:
+    """The financial hedger delivers nothing: its statement is its forwards' money and their
+    cash-outs at the real-time prices, and the REP's financial position mirrors it."""
+    run = again
+    hedger = run.hedger.statement
+    assert hedger.forward_cost == hedger.balancing_cost == 0
+    assert not hedger.balancing_trades
+    assert hedger.cash_outs and hedger.financial_cost > 0
+    assert hedger.total == hedger.financial_cost + hedger.cash_out_cost
+    assert all(p.net_rate == 0 for p in run.hedger.positions)
+    assert [p.net_rate for p in run.rep.financial_positions] == [
+        -p.net_rate for p in run.hedger.financial_positions
+    ]
+    assert run.rep.statement.financial_cost == -hedger.financial_cost

@@ -95,14 +95,15 @@ def demo(seed: int, customers: int, out: Path, start_hour: int, hours: int, thre
     except (ServerFailed, ClientError) as error:
         console.print(f"error: the day could not be played: {error}", style="red")
         raise SystemExit(EXIT_FAILED) from None
-    rows, rep = summary(run)
+    rows, others = summary(run)
     table = Table(title=f"{customers} customers, seed {seed}")
     for name in HEADERS:
         table.add_column(name, justify="left" if name in ("party", "devices") else "right")
     for row in rows:
         table.add_row(*cells(row))
     table.add_row(*cells(totals(rows)), style="bold")
-    table.add_row(*cells(rep), style="italic")
+    for other in others:
+        table.add_row(*cells(other), style="italic")
     console.print(table)
     paths = write_report(run, out)
     console.print(

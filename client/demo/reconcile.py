@@ -2,9 +2,9 @@
 
 The server writes energies and money to the market's decimal places so that figures add up as
 written (docs/profile.md, "Figures"), so sums are checked with ``==``. The one exception is the
-market's balancing money: each party's balancing trade is rounded on its own, so the parties'
-balancing costs net to zero only to within the rounding of their trades
-(:func:`balancing_rounding`).
+market's balancing and cash-out money: each party's trade is rounded on its own, so the
+parties' balancing and cash-out costs net to zero only to within the rounding of their trades
+(:func:`trade_rounding`). Physical and financial positions are checked apart.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class PartyFigures:
     party_id: str
     positions: tuple[Position, ...]
     statement: SettlementStatement
+    financial_positions: tuple[Position, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,17 @@ class Check:
     detail: str
 
 
-def balancing_rounding(statements: Iterable[SettlementStatement], units: MarketUnits) -> Decimal:
-    """The most the balancing trades' amounts can be off their exact figures: half a unit of
-    money each, and the price times half a unit of energy."""
+def trade_rounding(statements: Iterable[SettlementStatement], units: MarketUnits) -> Decimal:
+    """The most the balancing trades' and cash-outs' amounts can be off their exact figures:
+    half a unit of money each, and the price times half a unit of energy."""
     money = Decimal(1).scaleb(-units.money_decimals) / 2
     energy = Decimal(1).scaleb(-units.energy_decimals) / 2
     return sum(
-        (money + trade.price * energy for s in statements for trade in s.balancing_trades),
+        (
+            money + abs(trade.price) * energy
+            for s in statements
+            for trade in (*s.balancing_trades, *s.cash_outs)
+        ),
         Decimal(0),
     )
 
@@ -56,30 +61,41 @@ def expected_statement(
     interface: Interface,
     blocks: Sequence[Interval],
     balancing_prices: Mapping[Interval, Decimal],
+    index_prices: Mapping[Interval, Decimal],
     units: MarketUnits,
-) -> tuple[Decimal, Decimal, Decimal]:
-    """Forward cost, balancing cost and premiums as :func:`temix.settlement.settle` makes them
-    from the transactions the party made, its readings and the balancing prices.
+) -> tuple[Decimal, ...]:
+    """Forward cost, balancing cost, premiums, financial cost and cash-out cost as
+    :func:`temix.settlement.settle` makes them from the transactions the party made, its
+    readings and the balancing and index prices.
 
     Settled hour by hour, each hour with the deals that deliver in it, so that a day of many
     small trades stays quick; an option's premium falls in the hour its delivery starts.
     """
     deals = [deal for record in records for deal in deals_of(record)]
-    forward = balancing = premiums = Decimal(0)
-    for block in blocks:
-        statement = settle(
+    parts = [
+        settle(
             _overlapping(deals, block),
             deliveries,
             party_id,
             interface,
             block,
             balancing_prices,
+            index_prices={i: p for i, p in index_prices.items() if block.contains(i)},
             units=units,
         )
-        forward += statement.forward_cost
-        balancing += statement.balancing_cost
-        premiums += statement.premiums
-    return forward, balancing, premiums
+        for block in blocks
+    ]
+    return _figures(combined(parts, Interval.between(blocks[0].start, blocks[-1].end)))
+
+
+def _figures(statement: SettlementStatement) -> tuple[Decimal, ...]:
+    return (
+        statement.forward_cost,
+        statement.balancing_cost,
+        statement.premiums,
+        statement.financial_cost,
+        statement.cash_out_cost,
+    )
 
 
 def combined(statements: Sequence[SettlementStatement], period: Interval) -> SettlementStatement:
@@ -93,6 +109,9 @@ def combined(statements: Sequence[SettlementStatement], period: Interval) -> Set
         balancing_cost=sum((s.balancing_cost for s in statements), Decimal(0)),
         premiums=sum((s.premiums for s in statements), Decimal(0)),
         balancing_trades=tuple(t for s in statements for t in s.balancing_trades),
+        financial_cost=sum((s.financial_cost for s in statements), Decimal(0)),
+        cash_out_cost=sum((s.cash_out_cost for s in statements), Decimal(0)),
+        cash_outs=tuple(t for s in statements for t in s.cash_outs),
     )
 
 
@@ -100,16 +119,20 @@ _POSITION_FIGURES = ("net_rate", "energy", "cost")
 
 
 def _positions_net_to_zero(parties: Sequence[PartyFigures]) -> Check:
-    intervals = len(parties[0].positions)
     unbalanced = []
-    for index in range(intervals):
-        column = [party.positions[index] for party in parties]
-        if any(sum(getattr(p, figure) for p in column) != 0 for figure in _POSITION_FIGURES):
-            unbalanced.append(column[0].interval.start.isoformat())
+    for kind, positions_of in (
+        ("physical", lambda party: party.positions),
+        ("financial", lambda party: party.financial_positions),
+    ):
+        for index in range(len(positions_of(parties[0]))):
+            column = [positions_of(party)[index] for party in parties]
+            if any(sum(getattr(p, figure) for p in column) != 0 for figure in _POSITION_FIGURES):
+                unbalanced.append(f"{kind} {column[0].interval.start.isoformat()}")
     return Check(
-        "in every interval, all parties' positions sum to zero (rate, energy and cost)",
+        "in every interval, all parties' physical positions sum to zero, and so do their "
+        "financial positions (rate, energy and cost)",
         not unbalanced,
-        f"{intervals} intervals x {len(parties)} parties"
+        f"{len(parties[0].positions)} intervals x {len(parties)} parties"
         + (f"; not in {', '.join(unbalanced[:5])}" if unbalanced else ""),
     )
 
@@ -119,49 +142,57 @@ def _statements_add_up(parties: Sequence[PartyFigures]) -> Check:
     for party in parties:
         statement = party.statement
         forward = sum((p.cost for p in party.positions), Decimal(0))
-        parts = statement.forward_cost + statement.balancing_cost + statement.premiums
-        if statement.forward_cost != forward or statement.total != parts:
+        financial = sum((p.cost for p in party.financial_positions), Decimal(0))
+        if (
+            statement.forward_cost != forward
+            or statement.financial_cost != financial
+            or statement.total != sum(_figures(statement), Decimal(0))
+        ):
             wrong.append(party.party_id)
     return Check(
-        "every settlement = forward cost (the cost of its positions) + balancing cost "
-        "+ option premiums",
+        "every settlement = forward cost (the cost of its physical positions) + balancing cost "
+        "+ option premiums + financial cost (the cost of its financial positions) + cash-outs",
         not wrong,
         f"{len(parties)} statements" + (f"; not {', '.join(wrong[:5])}" if wrong else ""),
     )
 
 
 def _statements_as_expected(
-    parties: Sequence[PartyFigures], expected: Mapping[str, tuple[Decimal, Decimal, Decimal]]
+    parties: Sequence[PartyFigures], expected: Mapping[str, tuple[Decimal, ...]]
 ) -> Check:
     wrong = []
     for party in parties:
         if party.party_id not in expected:
             continue
-        statement = party.statement
-        answered = (statement.forward_cost, statement.balancing_cost, statement.premiums)
-        if answered != expected[party.party_id]:
+        if _figures(party.statement) != expected[party.party_id]:
             wrong.append(party.party_id)
     return Check(
-        "every customer's settlement is what temix.settlement makes of its own trades, "
-        "meter readings and the balancing prices",
+        "every customer's and the hedger's settlement is what temix.settlement makes of its "
+        "own trades, meter readings and the balancing and index prices",
         not wrong,
-        f"{len(expected)} customers" + (f"; not {', '.join(wrong[:5])}" if wrong else ""),
+        f"{len(expected)} parties" + (f"; not {', '.join(wrong[:5])}" if wrong else ""),
     )
 
 
 def _books_balance(parties: Sequence[PartyFigures], units: MarketUnits) -> Check:
     statements = [party.statement for party in parties]
-    rounding = balancing_rounding(statements, units)
+    rounding = trade_rounding(statements, units)
+
+    def total(figure: str) -> Decimal:
+        return sum((getattr(s, figure) for s in statements), Decimal(0))
+
     sums = {
-        "forward": (sum((s.forward_cost for s in statements), Decimal(0)), Decimal(0)),
-        "premiums": (sum((s.premiums for s in statements), Decimal(0)), Decimal(0)),
-        "balancing": (sum((s.balancing_cost for s in statements), Decimal(0)), rounding),
-        "total": (sum((s.total for s in statements), Decimal(0)), rounding),
+        "forward": (total("forward_cost"), Decimal(0)),
+        "premiums": (total("premiums"), Decimal(0)),
+        "financial": (total("financial_cost"), Decimal(0)),
+        "balancing and cash-outs": (total("balancing_cost") + total("cash_out_cost"), rounding),
+        "total": (total("total"), rounding),
     }
     off = [f"{name} {value}" for name, (value, bound) in sums.items() if abs(value) > bound]
     return Check(
-        "the market's books balance: forward costs and premiums sum to zero over all parties, "
-        f"balancing costs and totals to within their trades' rounding ({rounding})",
+        "the market's books balance: forward costs, financial costs and premiums sum to zero "
+        "over all parties, balancing and cash-out costs and totals to within their trades' "
+        f"rounding ({rounding})",
         not off,
         f"{len(statements)} statements" + (f"; off: {', '.join(off)}" if off else ""),
     )
@@ -169,7 +200,7 @@ def _books_balance(parties: Sequence[PartyFigures], units: MarketUnits) -> Check
 
 def reconcile(
     parties: Sequence[PartyFigures],
-    expected: Mapping[str, tuple[Decimal, Decimal, Decimal]],
+    expected: Mapping[str, tuple[Decimal, ...]],
     units: MarketUnits,
 ) -> tuple[Check, ...]:
     """The checks on every party's answered positions and settlement, in the market's ``units``;

@@ -61,14 +61,19 @@ def _row(figures: PartyFigures, devices: str, flat_cost: Decimal | None) -> Summ
     )
 
 
-def summary(run: DayRun) -> tuple[tuple[SummaryRow, ...], SummaryRow]:
-    """A row per customer, and the REP's row (its cost is negative: money it received)."""
+def summary(run: DayRun) -> tuple[tuple[SummaryRow, ...], tuple[SummaryRow, SummaryRow]]:
+    """A row per customer, then the REP's and the financial hedger's rows (a negative cost is
+    money received; the hedger delivers nothing, so its kWh are zero)."""
     rows = []
     for figures, plan in zip(run.customers, run.days, strict=True):
         metered_kwh = sum(plan.metered, Decimal(0)) / s.PER_HOUR
         flat = (metered_kwh * run.flat).quantize(_CENT)
         rows.append(_row(figures, plan.customer.devices, flat))
-    return tuple(rows), _row(run.rep, "retail energy provider", None)
+    others = (
+        _row(run.rep, "retail energy provider", None),
+        _row(run.hedger, "financial hedger (cash-settled forwards)", None),
+    )
+    return tuple(rows), others
 
 
 def totals(rows: Sequence[SummaryRow]) -> SummaryRow:
@@ -151,8 +156,8 @@ def reconciliation_lines(run: DayRun) -> list[str]:
 
 
 def _html(run: DayRun, png: bytes) -> str:
-    rows, rep = summary(run)
-    table_rows = [*rows, totals(rows), rep]
+    rows, others = summary(run)
+    table_rows = [*rows, totals(rows), *others]
     head = "".join(f"<th>{html.escape(name)}</th>" for name in HEADERS)
     body = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells(row)) + "</tr>"
@@ -192,9 +197,9 @@ def write_report(run: DayRun, out: Path) -> dict[str, Path]:
     }
     paths["chart"].write_bytes(png)
     paths["report"].write_text(_html(run, png), encoding="utf-8")
-    rows, rep = summary(run)
+    rows, others = summary(run)
     with paths["summary"].open("w", newline="", encoding="utf-8") as opened:
         writer = csv.writer(opened)
         writer.writerow(HEADERS)
-        writer.writerows(cells(row) for row in (*rows, rep))
+        writer.writerows(cells(row) for row in (*rows, *others))
     return paths

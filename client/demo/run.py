@@ -56,6 +56,7 @@ from temix.model import (
     PowerDescription,
     Product,
     ProductKind,
+    Settlement,
     Side,
     Target,
     Tender,
@@ -67,8 +68,10 @@ from temix.positions import MarketUnits
 from temix.rules import acceptance, exercise
 from temix.server.app import prepare
 from temix.server.store import Store, sqlite_url
+from temix.settlement import PriceKind
 
 REP = "rep"
+HEDGER = "hedger"
 GROUP = "demo-customers"
 TENDER_HEADROOM_KW = 25
 """Each tender offers this many kW per customer it is meant for, so none ever runs out."""
@@ -109,6 +112,7 @@ class DayRun:
     days: tuple[s.CustomerDay, ...]
     rep: PartyFigures
     customers: tuple[PartyFigures, ...]
+    hedger: PartyFigures
     checks: tuple[Check, ...]
     requests: int
     seconds: float
@@ -160,7 +164,14 @@ class _Book:
         self.records += [TransactionRecord.written_by(t, self.party_id, REP) for t in transactions]
 
 
-def _tender(tender_id: str, interval: Interval, side: Side, price: Decimal, rate: int) -> Tender:
+def _tender(
+    tender_id: str,
+    interval: Interval,
+    side: Side,
+    price: Decimal,
+    rate: int,
+    settlement: Settlement = Settlement.PHYSICAL,
+) -> Tender:
     product = Product(
         uid=tender_id,
         interval=interval,
@@ -176,6 +187,7 @@ def _tender(tender_id: str, interval: Interval, side: Side, price: Decimal, rate
         market_context=s.MARKET.uri,
         currency=s.MARKET.currency,
         expires=interval.start,
+        settlement=settlement,
     )
     return Tender(tender_id, product)
 
@@ -230,7 +242,8 @@ class _Day:
             s.customer_day(seed, customer, self.day, weather, self.prices)
             for customer in s.make_customers(seed, settings.customers)
         )
-        self.parties = [REP, *(plan.customer.party_id for plan in self.days)]
+        self.customer_ids = [plan.customer.party_id for plan in self.days]
+        self.parties = [REP, *self.customer_ids, HEDGER]
         self.books = {party: _Book(party) for party in self.parties}
         self.forward: dict[str, tuple[s.Order, ...]] = {}
         self.options: dict[str, Transaction] = {}
@@ -241,7 +254,8 @@ class _Day:
 
     def prepare_market(self) -> tuple[str, Path]:
         """Keys for every party, and a store holding the market context, the customers' group
-        and the balancing prices. Returns the database URL and the key directory."""
+        and the real-time prices, loaded as balancing and as index prices. Returns the database
+        URL and the key directory."""
         keys = KeyDirectory(self.work / "keys")
         keys.init(self.parties, KeyAlgorithm.ECDSA)
         url = sqlite_url(self.work / "data")
@@ -251,9 +265,10 @@ class _Day:
             now = datetime.now(UTC)
             with store.transaction() as unit:
                 unit.put_market_context(s.MARKET, now)
-                unit.set_group(GROUP, self.parties[1:])
+                unit.set_group(GROUP, self.customer_ids)
                 for interval, price in zip(self.span, self.prices.balancing, strict=True):
-                    unit.set_balancing_price(s.MARKET.uri, s.NODE.id, interval, price)
+                    for kind in PriceKind:
+                        unit.set_price(kind, s.MARKET.uri, s.NODE.id, interval, price)
         finally:
             store.close()
         return url, keys.path
@@ -293,6 +308,29 @@ class _Day:
         rep.distribute_tender(Target(group_ids=(GROUP,)), *tenders)
         self._each("forward blocks and options", self._buy_forward, self.days)
         rep.cancel_tender(*(tender.tender_id for tender in tenders))
+        self._hedge()
+
+    def _hedge(self) -> None:
+        """The hedger sells the REP financial forwards for the dearest hours; the REP takes
+        them all."""
+        size = s.HEDGE_KW_PER_CUSTOMER * len(self.days)
+        hedges = [
+            _tender(
+                f"HEDGE-{block}",
+                self.blocks[block],
+                Side.SELL,
+                self.prices.forward_buy[block],
+                size,
+                Settlement.FINANCIAL,
+            )
+            for block in s.hedged_blocks(self.prices)
+        ]
+        self.clients[HEDGER].create_tender(REP, *hedges)
+        taken = [acceptance(hedge, Decimal(size), new_id()) for hedge in hedges]
+        self.clients[REP].create_transaction(HEDGER, *taken)
+        self.books[HEDGER].records += [
+            TransactionRecord.written_by(transaction, REP, HEDGER) for transaction in taken
+        ]
 
     def _buy_forward(self, plan: s.CustomerDay) -> None:
         customer = plan.customer
@@ -425,15 +463,22 @@ class _Day:
 
         def ask(party: str) -> PartyFigures:
             client = self.clients[party]
-            positions: list[Position] = []
+            positions: dict[Settlement, list[Position]] = {kind: [] for kind in Settlement}
             statements = []
             for period in self.blocks if party == REP else (whole,):
                 during = [interval for interval in self.span if period.contains(interval)]
-                positions += client.request_position(s.MARKET.uri, s.NODE, *during).positions
+                for kind in Settlement:
+                    asked = client.request_position(s.MARKET.uri, s.NODE, *during, settlement=kind)
+                    positions[kind] += asked.positions
                 statement = client.request_settlement(s.MARKET.uri, s.NODE, period).statement
                 assert statement is not None
                 statements.append(statement)
-            return PartyFigures(party, tuple(positions), combined(statements, whole))
+            return PartyFigures(
+                party,
+                tuple(positions[Settlement.PHYSICAL]),
+                combined(statements, whole),
+                tuple(positions[Settlement.FINANCIAL]),
+            )
 
         figures = []
         for done, answered in enumerate(self.pool.map(ask, self.parties), start=1):
@@ -441,12 +486,12 @@ class _Day:
             self.progress("positions and settlements", done, len(self.parties))
         return figures
 
-    def expected(self) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    def expected(self) -> dict[str, tuple[Decimal, ...]]:
         prices = dict(zip(self.span, self.prices.balancing, strict=True))
         units = self.units
         return {
             party: expected_statement(
-                book.records, book.deliveries, party, s.NODE, self.blocks, prices, units
+                book.records, book.deliveries, party, s.NODE, self.blocks, prices, prices, units
             )
             for party, book in self.books.items()
             if party != REP
@@ -487,7 +532,8 @@ def run_day(settings: Settings, progress: Progress = _silent) -> DayRun:
         flat=s.flat_tariff(day.prices, day.days),
         days=day.days,
         rep=figures[0],
-        customers=tuple(figures[1:]),
+        customers=tuple(figures[1:-1]),
+        hedger=figures[-1],
         checks=checks,
         requests=requests,
         seconds=clock.monotonic() - began,

@@ -11,8 +11,10 @@ from the grid and negative when it feeds power in (rooftop PV, a discharging bat
 The prices follow TeMIX paper section 3: the Retail Energy Provider (REP) tenders hourly forward
 blocks at one price to sell and a lower one to buy, then real-time 5-minute energy whose price
 moves around the forward shape and spikes for a while in the evening; the balancing price is the
-real-time price posted after each interval. A call option caps what its holder pays during the
-spike at its strike price (section 3.7).
+real-time price posted after each interval, which is also the market's index price. A call
+option caps what its holder pays during the spike at its strike price (section 3.7). A financial
+party hedges the REP: it sells the REP financial (cash-settled) forwards for the dearest hours,
+which deliver nothing and are cashed out at the real-time prices (sections 1.1, 2.10, 3.5).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ MARKET = MarketContext(
     energy_unit=KWH,
     quantity_step=Decimal("0.1"),
     time_zone="America/Chicago",
+    balancing_price_source="urn:temix:prices:demo-real-time",
+    index_price_source="urn:temix:prices:demo-real-time",
 )
 """A retail market in household units: rates in kW (steps of 0.1 kW), prices per kWh."""
 
@@ -57,6 +61,11 @@ CHECK_IN_EVERY = 24
 offset, and trade the intervals up to their next look."""
 METER_EVERY = 72
 """Meters report their 5-minute readings every six hours, several readings per delivery."""
+
+HEDGED_HOURS = 3
+"""The financial hedger sells the REP forwards for this many of the day's dearest hours."""
+HEDGE_KW_PER_CUSTOMER = 1
+"""The hedge's size: a kW per customer."""
 
 RETAIL_ADDER = 0.055
 """USD/kWh the REP adds to wholesale energy when it sells: delivery and fixed charges."""
@@ -483,6 +492,13 @@ def _order(index: int, kw: Decimal) -> Order | None:
     if kw == 0:
         return None
     return Order(index, Side.BUY if kw > 0 else Side.SELL, abs(kw))
+
+
+def hedged_blocks(prices: Prices) -> tuple[int, ...]:
+    """The hour blocks the financial hedger sells the REP forwards for: the dearest
+    :data:`HEDGED_HOURS`, at the REP's forward buying price, in order."""
+    dearest = sorted(range(len(prices.forward_sell)), key=lambda b: -prices.forward_sell[b])
+    return tuple(sorted(dearest[:HEDGED_HOURS]))
 
 
 def forward_orders(plan: CustomerDay) -> tuple[Order, ...]:
