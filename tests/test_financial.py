@@ -331,3 +331,46 @@ def test_an_option_is_exercised_inside_its_availability_window_and_not_outside_o
     assert "outside the option's availability schedule" in refused.description
     assert "America/Los_Angeles" in refused.description
     assert [v.term for v in refused.terms_violated] == [AFTERNOONS]
+
+
+def test_an_option_on_a_financial_transport_hedge_exercises_into_a_financial_deal(market) -> None:
+    """Section 2.11: options on financial transport too; the exercise settles as its option
+    does, so it moves the holder's financial positions at both nodes and no physical one."""
+    path = TransportPath(NODE_A.id, NODE_B.id)
+    offered = tender(
+        "T-FTR-OPT",
+        side=Side.SELL,
+        market=RETAIL.uri,
+        quantity="2",
+        price="3",
+        interval=HOUR,
+        interface=path,
+        option=option_terms(strike="3"),
+        settlement=Settlement.FINANCIAL,
+    )
+    assert market.send(create_tender("c-fo", REP, "holder", offered)).response.code == "200"
+    option = acceptance(offered, "X-FTR-OPT")
+    assert market.send(create_transaction("a-fo", "holder", REP, option)).response.code == "200"
+    exercised = _exercise_at(market, option, HOUR.start, 0)
+    assert exercised.code == "200", exercised.description
+    (made,) = market.send(
+        p.RequestTransaction("t-fo", "holder", "holder", transaction_ids=("E-0",))
+    ).transactions
+    assert made.product.settlement is Settlement.FINANCIAL
+    for node, rate in ((NODE_A, Decimal(1)), (NODE_B, Decimal(-1))):
+        for settlement, expected in ((Settlement.FINANCIAL, rate), (Settlement.PHYSICAL, 0)):
+            asked = p.RequestPosition(
+                f"p-{node.id}-{settlement}",
+                "holder",
+                "holder",
+                RETAIL.uri,
+                node,
+                (HOUR,),
+                settlement,
+            )
+            (position,) = market.send(asked).positions
+            assert position.net_rate == expected, (node, settlement)
+    at_a = _settle(market, "holder", NODE_A).statement
+    at_b = _settle(market, "holder", NODE_B).statement
+    difference = sum((b - a) / 12 for a, b in zip(PRICES_A, PRICES_B, strict=True))
+    assert at_a.cash_out_cost + at_b.cash_out_cost == difference
