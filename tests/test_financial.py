@@ -103,17 +103,15 @@ def market(database_url: str, binding: str) -> TestMarket:
     opened.close()
 
 
-def _deal(market: TestMarket, buyer: str, tender_id: str, **product: object) -> str:
-    """``buyer`` accepts all of a tender ``REP`` sells it; the transaction id."""
+def _deal(market: TestMarket, buyer: str, tender_id: str, **product: object) -> Transaction:
+    """``buyer`` accepts all of a tender ``REP`` sells it; the transaction as sent."""
     offered = tender(tender_id, side=Side.SELL, market=RETAIL.uri, **product)
     created = market.send(create_tender(f"c-{tender_id}", REP, buyer, offered))
     assert created.response.code == "200", created.response.description
-    transaction_id = f"X-{tender_id}"
-    made = market.send(
-        create_transaction(f"a-{tender_id}", buyer, REP, acceptance(offered, transaction_id))
-    )
+    accepted = acceptance(offered, f"X-{tender_id}")
+    made = market.send(create_transaction(f"a-{tender_id}", buyer, REP, accepted))
     assert made.response.code == "200", made.responses[0].description
-    return transaction_id
+    return accepted
 
 
 def _metered(party: str, transaction_id: str | None = None) -> Delivery:
@@ -138,7 +136,9 @@ def test_financial_forwards_cashed_out_at_the_5_minute_prices_cost_what_physical
     """TeMIX paper 3.5: forward transactions that are financial are cashed out at the 5-minute
     real-time prices and the proceeds offset the full cost of energy delivered at those prices;
     the customer ends where a physical forward balanced at the same prices leaves it."""
-    physical = _deal(market, PHYSICAL_CUSTOMER, "T-PHY", quantity="1", price="50", interval=HOUR)
+    physical = _deal(
+        market, PHYSICAL_CUSTOMER, "T-PHY", quantity="1", price="50", interval=HOUR
+    ).transaction_id
     _deal(
         market,
         FINANCIAL_CUSTOMER,
@@ -252,7 +252,7 @@ def test_a_delivery_reported_against_a_financial_deal_is_refused_and_stores_noth
         price="50",
         interval=HOUR,
         settlement=Settlement.FINANCIAL,
-    )
+    ).transaction_id
     refused = market.send(
         p.CreateDelivery("d-1", FINANCIAL_CUSTOMER, (_metered(FINANCIAL_CUSTOMER, financial),))
     )
@@ -297,18 +297,9 @@ def test_an_option_is_exercised_inside_its_availability_window_and_not_outside_o
     market,
 ) -> None:
     terms = replace(option_terms(), availability=AFTERNOONS)
-    offered = tender(
-        "T-OPT",
-        side=Side.SELL,
-        market=RETAIL.uri,
-        quantity="2",
-        price="50",
-        interval=OPTION_DAYS,
-        option=terms,
+    option = _deal(
+        market, "holder", "T-OPT", quantity="2", price="50", interval=OPTION_DAYS, option=terms
     )
-    assert market.send(create_tender("c-opt", REP, "holder", offered)).response.code == "200"
-    option = acceptance(offered, "X-OPT")
-    assert market.send(create_transaction("a-opt", "holder", REP, option)).response.code == "200"
     tried = {
         "13:00 PST, Saturday": datetime(2026, 3, 7, 21, 0, tzinfo=UTC),
         "14:00 PST, Saturday": datetime(2026, 3, 7, 22, 0, tzinfo=UTC),
@@ -336,21 +327,17 @@ def test_an_option_is_exercised_inside_its_availability_window_and_not_outside_o
 def test_an_option_on_a_financial_transport_hedge_exercises_into_a_financial_deal(market) -> None:
     """Section 2.11: options on financial transport too; the exercise settles as its option
     does, so it moves the holder's financial positions at both nodes and no physical one."""
-    path = TransportPath(NODE_A.id, NODE_B.id)
-    offered = tender(
+    option = _deal(
+        market,
+        "holder",
         "T-FTR-OPT",
-        side=Side.SELL,
-        market=RETAIL.uri,
         quantity="2",
         price="3",
         interval=HOUR,
-        interface=path,
+        interface=TransportPath(NODE_A.id, NODE_B.id),
         option=option_terms(strike="3"),
         settlement=Settlement.FINANCIAL,
     )
-    assert market.send(create_tender("c-fo", REP, "holder", offered)).response.code == "200"
-    option = acceptance(offered, "X-FTR-OPT")
-    assert market.send(create_transaction("a-fo", "holder", REP, option)).response.code == "200"
     exercised = _exercise_at(market, option, HOUR.start, 0)
     assert exercised.code == "200", exercised.description
     (made,) = market.send(
