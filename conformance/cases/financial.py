@@ -33,7 +33,8 @@ from temix.conformance.cases.positions import (
     show,
     trade,
 )
-from temix.conformance.cases.settlement import expect_total, judge_trade
+from temix.conformance.cases.settlement import expect_total, judge_trades
+from temix.conformance.cases.transactions import transaction_seen
 from temix.conformance.catalogue import Failed, MissingInput, case
 from temix.conformance.trial import Trial
 from temix.model import (
@@ -115,16 +116,11 @@ def financial_read_back(trial: Trial) -> None:
         f"{trial.counterparty} accepting the financial tender",
     )
     for party in (trial.party, trial.counterparty):
-        found = trial.succeeds(
-            lambda party=party: trial.client(party).request_transactions(
-                transaction_ids=(transaction_id,)
-            ),
-            f"{party} reading transaction {transaction_id}",
-        )
-        trial.expect(len(found) == 1, f"{party} reads {len(found)} transactions")
+        seen = transaction_seen(trial, party, transaction_id)
+        trial.expect(seen is not None, f"{party} does not read transaction {transaction_id}")
         trial.expect(
-            found[0].product.settlement is FINANCIAL,
-            f"{party} reads the financial deal {transaction_id} as {found[0].product.settlement}",
+            seen.product.settlement is FINANCIAL,
+            f"{party} reads the financial deal {transaction_id} as {seen.product.settlement}",
         )
 
 
@@ -261,28 +257,9 @@ def expect_cashed_out(
         f"{party}'s financial cost at {node.id} is {statement.financial_cost}, its financial "
         f"positions over {describe(period)} cost {show(cost)}",
     )
-    cash_outs = {each.interval: each for each in statement.cash_outs}
-    trial.expect(
-        len(cash_outs) == len(statement.cash_outs),
-        "the statement holds two cash-outs for one interval",
-    )
-    received = Fraction(0)
-    for position in positions:
-        found = cash_outs.pop(position.interval, None)
-        net_rate = Fraction(position.net_rate)
-        if net_rate == 0:
-            trial.expect(found is None, f"a cash-out over {describe(position.interval)} of none")
-            continue
-        trial.expect(
-            found is not None,
-            f"no cash-out over {describe(position.interval)}, where {party}'s financial "
-            f"position at {node.id} is {show(net_rate)}",
-        )
-        received += judge_trade(
-            trial, found, -net_rate, market, price_input=price_input, kind="cash-out"
-        )
-    trial.expect(
-        not cash_outs, f"cash-outs where {party} holds no financial position: {list(cash_outs)}"
+    held = {position.interval: -Fraction(position.net_rate) for position in positions}
+    received = judge_trades(
+        trial, statement.cash_outs, held, market, price_input=price_input, kind="cash-out"
     )
     trial.expect(
         Fraction(statement.cash_out_cost) == received,

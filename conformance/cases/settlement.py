@@ -13,6 +13,7 @@ deliveries and its positions over the metered intervals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -243,30 +244,11 @@ def settlement_adds_up(trial: Trial) -> None:
         f"the forward cost is {statement.forward_cost}, the positions over the metered "
         f"intervals cost {show(forward)}",
     )
-    trades = {each.interval: each for each in statement.balancing_trades}
-    trial.expect(
-        len(trades) == len(statement.balancing_trades),
-        "the statement holds two balancing trades for one interval",
-    )
-    balancing = Fraction(0)
-    for position in positions:
-        imbalance = metered_rates[position.interval] - Fraction(position.net_rate)
-        found = trades.pop(position.interval, None)
-        if imbalance == 0:
-            trial.expect(
-                found is None, f"a balancing trade over {describe(position.interval)} in balance"
-            )
-            continue
-        trial.expect(
-            found is not None,
-            f"no balancing trade over {describe(position.interval)}, where the metered rate "
-            f"differs from the position by {show(imbalance)}",
-        )
-        balancing += judge_trade(trial, found, imbalance, market)
-    trial.expect(
-        not trades,
-        f"balancing trades over unmetered intervals: {[describe(i) for i in trades]}",
-    )
+    imbalances = {
+        position.interval: metered_rates[position.interval] - Fraction(position.net_rate)
+        for position in positions
+    }
+    balancing = judge_trades(trial, statement.balancing_trades, imbalances, market)
     trial.expect(
         Fraction(statement.balancing_cost) == balancing,
         f"the balancing cost is {statement.balancing_cost}, its trades add up to {show(balancing)}",
@@ -289,6 +271,39 @@ def expect_total(trial: Trial, statement: SettlementStatement) -> None:
         f"the total {statement.total} is not forward + balancing + premiums + financial + "
         f"cash-out = {show(added)}",
     )
+
+
+def judge_trades(
+    trial: Trial,
+    trades: Sequence[SettlementTrade],
+    to_settle: Mapping[Interval, Fraction],
+    market: MarketContext,
+    *,
+    price_input: str = "balancing-price",
+    kind: str = "balancing trade",
+) -> Fraction:
+    """Fail unless ``trades`` hold one trade (see :func:`judge_trade`) for each interval of
+    ``to_settle`` with something to settle, and none for any other interval; the money the
+    party receives for them."""
+    by_interval = {each.interval: each for each in trades}
+    trial.expect(
+        len(by_interval) == len(trades), f"the statement holds two {kind}s for one interval"
+    )
+    received = Fraction(0)
+    for interval, amount in to_settle.items():
+        found = by_interval.pop(interval, None)
+        if amount == 0:
+            trial.expect(found is None, f"a {kind} over {describe(interval)}, where nothing is due")
+            continue
+        trial.expect(
+            found is not None, f"no {kind} over {describe(interval)}, where {show(amount)} is due"
+        )
+        received += judge_trade(trial, found, amount, market, price_input=price_input, kind=kind)
+    trial.expect(
+        not by_interval,
+        f"{kind}s over intervals where nothing is due: {[describe(i) for i in by_interval]}",
+    )
+    return received
 
 
 def judge_trade(
