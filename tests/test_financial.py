@@ -114,6 +114,19 @@ def _deal(market: TestMarket, buyer: str, tender_id: str, **product: object) -> 
     return accepted
 
 
+def _financial_forward(market: TestMarket) -> Transaction:
+    """The financial customer's forward: 1 MW over the hour at 50, cash-settled."""
+    return _deal(
+        market,
+        FINANCIAL_CUSTOMER,
+        "T-FIN",
+        quantity="1",
+        price="50",
+        interval=HOUR,
+        settlement=Settlement.FINANCIAL,
+    )
+
+
 def _metered(party: str, transaction_id: str | None = None) -> Delivery:
     readings = tuple(
         MeterReading(interval, rate, RETAIL.uri, NODE_A, transaction_id=transaction_id)
@@ -139,15 +152,7 @@ def test_financial_forwards_cashed_out_at_the_5_minute_prices_cost_what_physical
     physical = _deal(
         market, PHYSICAL_CUSTOMER, "T-PHY", quantity="1", price="50", interval=HOUR
     ).transaction_id
-    _deal(
-        market,
-        FINANCIAL_CUSTOMER,
-        "T-FIN",
-        quantity="1",
-        price="50",
-        interval=HOUR,
-        settlement=Settlement.FINANCIAL,
-    )
+    _financial_forward(market)
     for party, against in ((PHYSICAL_CUSTOMER, physical), (FINANCIAL_CUSTOMER, None)):
         created = market.send(p.CreateDelivery(f"d-{party}", party, (_metered(party, against),)))
         assert created.response.code == "200", created.responses[0].description
@@ -244,15 +249,7 @@ def test_financial_and_physical_positions_and_publications_are_reported_apart(ma
 def test_a_delivery_reported_against_a_financial_deal_is_refused_and_stores_nothing(
     market,
 ) -> None:
-    financial = _deal(
-        market,
-        FINANCIAL_CUSTOMER,
-        "T-FIN",
-        quantity="1",
-        price="50",
-        interval=HOUR,
-        settlement=Settlement.FINANCIAL,
-    ).transaction_id
+    financial = _financial_forward(market).transaction_id
     refused = market.send(
         p.CreateDelivery("d-1", FINANCIAL_CUSTOMER, (_metered(FINANCIAL_CUSTOMER, financial),))
     )
