@@ -130,6 +130,10 @@ LOG_ERROR = re.compile(
 WSDL_LINE = re.compile(rb"WSDL http://127\.0\.0\.1:(\d+)/\?wsdl")
 EI_RESPONSE_CODE = re.compile(rb"eiResponse>\s*<(?:[\w.-]+:)?responseCode>\s*(\d+)")
 TEMIX_COMMAND = [sys.executable, "-c", "from temix.cli import main; main()", "serve"]
+UNLIMITED_PARTIES = ("--max-standing-tenders", "1000000000", "--max-offered-to-one", "1000000000")
+"""The measured servers' per-party limits, out of reach: the create workload has ``rep`` offer
+``customer`` hundreds of tenders a second, past the default 2,000 one party may offer another,
+and a refusal would be measured instead of the work."""
 ECHO_COMMAND = [sys.executable, str(BENCHMARKS_DIR / "bench_echo.py")]
 DEFAULT_SECONDS = 4.0
 DEFAULT_WARMUP = 1.0
@@ -698,6 +702,7 @@ class Matrix:
             *TEMIX_COMMAND,
             *("--port", "0", "--workers", str(workers), "--db", self._fresh_store(backend, name)),
             *(("--insecure",) if keys is None else ("--keys", str(keys.path))),
+            *UNLIMITED_PARTIES,
         ]
         facts: dict[str, Any] = {"backend": backend, "workers": workers, "signing": signing}
         self.servers.append(facts)
