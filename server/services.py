@@ -252,13 +252,16 @@ class Market:
         allows, in all or offered to one of the parties ``offered_to`` names."""
         statuses = tuple(OPEN_STATUSES)
         most = self.limits.max_standing_tenders
-        if self.unit.standing_count(author, statuses, self.now) >= most:
+        standing = self.unit.standing_count(author, statuses, self.now)
+        if standing >= most:
             return Refusal(
                 ResponseCode.CONFLICT,
                 f"{author} has {most} standing tenders, the most this market keeps for one party "
                 "(max-standing-tenders): cancel some or let them expire or fill first",
             )
         most = self.limits.max_offered_to_one
+        if standing < most:
+            return None  # fewer in all than one party may be offered: no party is at the limit
         for party in sorted(offered_to) if isinstance(offered_to, frozenset) else ():
             if self.unit.standing_count(author, statuses, self.now, offered_to=party) >= most:
                 return Refusal(
