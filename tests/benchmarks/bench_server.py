@@ -150,7 +150,7 @@ POSITION_HOURS = tuple(
 """The day ``request-position`` asks about, hour by hour; ``customer`` bought each hour."""
 TENDERS_PER_REQUEST = 100
 """Tenders per EiCreateTender that creates those the accepts take."""
-POOL_MARGIN = 2.0
+POOL_MARGIN = 3.0
 """A pool holds this many times the requests the expected rate needs for the warm-up and the
 window. The rate expected is the fastest round so far of the same workload on the same backend
 with as many workers or, before its first round, of a workload no slower: the same operation
