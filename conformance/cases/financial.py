@@ -18,7 +18,7 @@ recompute each statement from the financial positions the endpoint itself report
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -33,9 +33,9 @@ from temix.conformance.cases.positions import (
     show,
     trade,
 )
-from temix.conformance.cases.settlement import expect_total, judge_trades
+from temix.conformance.cases.settlement import expect_total, judge_trades, settlement_day
 from temix.conformance.cases.transactions import transaction_seen
-from temix.conformance.catalogue import Failed, MissingInput, case
+from temix.conformance.catalogue import Failed, case
 from temix.conformance.trial import Trial
 from temix.model import (
     Delivery,
@@ -65,16 +65,6 @@ def financial_market(trial: Trial) -> MarketContext:
         "cannot be cashed out in it",
     )
     return market
-
-
-def financial_day(trial: Trial, market: MarketContext) -> Interval:
-    """The ``settlement-day`` input as the financial market's local day."""
-    text = trial.input("settlement-day")
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise MissingInput(f"[inputs] settlement-day {text!r} is not a date (YYYY-MM-DD)") from None
-    return Interval.day(day, market.time_zone)
 
 
 def expect_settlement_term(trial: Trial, refusal: Refused, what: str) -> None:
@@ -286,7 +276,7 @@ def expect_cashed_out(
 def cashed_out_at_the_index(trial: Trial) -> None:
     market = financial_market(trial)
     require_durations(market, timedelta(hours=1))
-    day = financial_day(trial, market)
+    day = settlement_day(trial, market)
     hour = Interval(day.start + timedelta(hours=14), timedelta(hours=1))
     trade(
         trial,
@@ -314,7 +304,7 @@ def cashed_out_at_the_index(trial: Trial) -> None:
 def financial_transport_hedge(trial: Trial) -> None:
     market = financial_market(trial)
     require_durations(market, timedelta(hours=1))
-    day = financial_day(trial, market)
+    day = settlement_day(trial, market)
     hour = Interval(day.start + timedelta(hours=16), timedelta(hours=1))
     path = TransportPath(trial.node.id, trial.other_node.id)
     holder = trial.counterparty

@@ -56,14 +56,15 @@ CLOCK_SKEW = timedelta(minutes=5)
 """How far a delivery's creation time may be from the suite's clock."""
 
 
-def settlement_day(trial: Trial) -> Interval:
-    """The ``settlement-day`` input as an interval of the market's local day."""
+def settlement_day(trial: Trial, market: MarketContext | None = None) -> Interval:
+    """The ``settlement-day`` input as an interval of the local day of ``market`` (default:
+    the market the tests trade in)."""
     text = trial.input("settlement-day")
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise MissingInput(f"[inputs] settlement-day {text!r} is not a date (YYYY-MM-DD)") from None
-    return Interval.day(day, trial.market.time_zone)
+    return Interval.day(day, (market or trial.market).time_zone)
 
 
 def granules(trial: Trial, start: Interval, count: int) -> list[Interval]:
