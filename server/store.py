@@ -511,14 +511,20 @@ class Unit:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self._market_contexts: dict[str, MarketContext | None] = {}
 
     # --- market contexts and groups
 
     def market_context(self, uri: str) -> MarketContext | None:
-        row = self.connection.execute(
-            select(market_contexts.c.document).where(market_contexts.c.uri == uri)
-        ).first()
-        return None if row is None else _decoded(row.document)
+        """The market context registered under ``uri``, read and decoded once per unit: a
+        request checks every item (each tender of a strip, each exercise and what it makes)
+        against its market."""
+        if uri not in self._market_contexts:
+            row = self.connection.execute(
+                select(market_contexts.c.document).where(market_contexts.c.uri == uri)
+            ).first()
+            self._market_contexts[uri] = None if row is None else _decoded(row.document)
+        return self._market_contexts[uri]
 
     def all_market_contexts(self) -> list[MarketContext]:
         rows = self.connection.execute(
@@ -534,6 +540,7 @@ class Unit:
             insert(market_contexts),
             dict(uri=context.uri, document=encode_item(context), stored_at=now),
         )
+        self._market_contexts[context.uri] = context
 
     def group(self, group_id: str) -> frozenset[str]:
         rows = self.connection.execute(

@@ -296,10 +296,9 @@ def exact_position(
     interval: Interval,
     *,
     units: MarketUnits = DEFAULT_UNITS,
-    settlement: Settlement = Settlement.PHYSICAL,
 ) -> ExactPosition:
-    """The net position of ``party_id`` at ``interface`` over ``interval``, exactly."""
-    return Holdings(deals, party_id, interface, settlement).exact(interval, units=units)
+    """The net physical position of ``party_id`` at ``interface`` over ``interval``, exactly."""
+    return Holdings(deals, party_id, interface).exact(interval, units=units)
 
 
 def position(
@@ -309,10 +308,9 @@ def position(
     interval: Interval,
     *,
     units: MarketUnits = DEFAULT_UNITS,
-    settlement: Settlement = Settlement.PHYSICAL,
 ) -> Position:
-    """The written net position of ``party_id`` at ``interface`` over ``interval``."""
-    return Holdings(deals, party_id, interface, settlement).over(interval, units=units)
+    """The written net physical position of ``party_id`` at ``interface`` over ``interval``."""
+    return Holdings(deals, party_id, interface).over(interval, units=units)
 
 
 def positions(
@@ -335,9 +333,8 @@ def net_positions(
     interval: Interval,
     *,
     units: MarketUnits = DEFAULT_UNITS,
-    settlement: Settlement = Settlement.PHYSICAL,
 ) -> dict[str, ExactPosition]:
-    """Every dealing party's exact position, by party id.
+    """Every dealing party's exact physical position, by party id.
 
     Each transaction's two deals cancel, so rates, energies and costs sum to exactly zero over
     the parties. They are exact so that a reconciliation can check that with ``==``; rounding
@@ -345,8 +342,6 @@ def net_positions(
     """
     stored: Sequence[Deal] = tuple(deals)
     return {
-        party_id: exact_position(
-            stored, party_id, interface, interval, units=units, settlement=settlement
-        )
+        party_id: exact_position(stored, party_id, interface, interval, units=units)
         for party_id in sorted({deal.party_id for deal in stored})
     }
