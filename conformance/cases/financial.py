@@ -33,7 +33,12 @@ from temix.conformance.cases.positions import (
     show,
     trade,
 )
-from temix.conformance.cases.settlement import expect_total, judge_trades, settlement_day
+from temix.conformance.cases.settlement import (
+    expect_total,
+    judge_trades,
+    published,
+    settlement_day,
+)
 from temix.conformance.cases.transactions import transaction_seen
 from temix.conformance.catalogue import Failed, case
 from temix.conformance.trial import Trial
@@ -48,7 +53,7 @@ from temix.model import (
     Side,
     TransportPath,
 )
-from temix.settlement import Publication, SettlementStatement
+from temix.settlement import SettlementStatement
 
 FINANCIAL_READ_BACK = "TMX-FIN-001"
 FINANCIAL = Settlement.FINANCIAL
@@ -347,27 +352,6 @@ def financial_transport_hedge(trial: Trial) -> None:
         expect_cashed_out(trial, holder, market, node, hour, prices[end])
 
 
-def published(
-    trial: Trial, market: MarketContext, hour: Interval, settlement: Settlement
-) -> Publication:
-    reply = trial.succeeds(
-        lambda: trial.client(trial.third_party).request_publication(
-            market.uri, trial.node, hour, settlement=settlement
-        ),
-        f"asking for the {settlement} publication over {describe(hour)}",
-    )
-    trial.expect(
-        reply.settlement is settlement,
-        f"asked for the {settlement} publication, the reply publishes {reply.settlement} deals",
-    )
-    trial.expect(
-        [each.interval for each in reply.publications] == [hour],
-        f"asked for the publication over {describe(hour)}, got "
-        f"{[describe(each.interval) for each in reply.publications]}",
-    )
-    return reply.publications[0]
-
-
 @case(
     "TMX-FIN-006",
     "Financial and physical transactions are published apart",
@@ -379,7 +363,11 @@ def published(
 def published_apart(trial: Trial) -> None:
     market = financial_market(trial)
     hour = trial.interval(market=market)
-    before = {settlement: published(trial, market, hour, settlement) for settlement in Settlement}
+    reader = trial.third_party
+    before = {
+        settlement: published(trial, reader, (hour,), market=market, settlement=settlement)[0]
+        for settlement in Settlement
+    }
     trade(
         trial,
         trial.party,
@@ -391,7 +379,7 @@ def published_apart(trial: Trial) -> None:
         settlement=FINANCIAL,
     )
     for settlement, more in ((FINANCIAL, 1), (PHYSICAL, 0)):
-        after = published(trial, market, hour, settlement)
+        (after,) = published(trial, reader, (hour,), market=market, settlement=settlement)
         if after.count != before[settlement].count + more:
             raise Failed(
                 f"after one financial transaction over {describe(hour)} the {settlement} "

@@ -39,6 +39,7 @@ from temix.model import (
     MeterReading,
     OptionTerms,
     OptionType,
+    Settlement,
     Side,
 )
 from temix.positions import MarketUnits
@@ -491,10 +492,26 @@ def publication_of_transactions(trial: Trial) -> None:
         )
 
 
-def published(trial: Trial, reader: str, asked: tuple[Interval, ...]) -> list[Publication]:
+def published(
+    trial: Trial,
+    reader: str,
+    asked: tuple[Interval, ...],
+    *,
+    market: MarketContext | None = None,
+    settlement: Settlement = Settlement.PHYSICAL,
+) -> list[Publication]:
+    """The publications of ``settlement`` at the node over ``asked`` in ``market`` (default:
+    the market the tests trade in), one per interval asked for, as ``reader`` reads them."""
+    uri = (market or trial.market).uri
     reply = trial.succeeds(
-        lambda: trial.client(reader).request_publication(trial.market.uri, trial.node, *asked),
-        f"{reader} asking for the publication at {trial.node.id}",
+        lambda: trial.client(reader).request_publication(
+            uri, trial.node, *asked, settlement=settlement
+        ),
+        f"{reader} asking for the {settlement} publication at {trial.node.id}",
+    )
+    trial.expect(
+        reply.settlement is settlement,
+        f"asked for the {settlement} publication, the reply publishes {reply.settlement} deals",
     )
     found = list(reply.publications)
     trial.expect(
